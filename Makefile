@@ -1,0 +1,39 @@
+# seg_ros developer entry points. `make test` and `make demo` work on a fresh machine: they build .venv first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SHARED ?= $(abspath ../shared)
+
+# DDS safety: shared-memory transport only (no UDP, no multicast) and a random domain per invocation.
+export FASTDDS_BUILTIN_TRANSPORTS := SHM?max_msg_size=4MB&sockets_size=32MB
+export ROS_DOMAIN_ID ?= $(shell echo $$(( RANDOM % 100 + 100 )))
+unexport ROS_AUTOMATIC_DISCOVERY_RANGE
+export SEG_ROS_SHARED := $(SHARED)
+
+.PHONY: venv test demo bench lint clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+test: venv
+	$(PY) -m pytest -q test
+
+demo: venv
+	$(PY) -m seg_ros.demo --shared $(SHARED) --output demo_output
+
+bench: venv
+	$(PY) -m seg_ros.bench --shared $(SHARED)
+
+lint: venv
+	$(VENV)/bin/ruff check seg_ros test tools launch
+
+clean:
+	rm -rf $(VENV) build install log demo_output

@@ -1,0 +1,25 @@
+"""Logits → class map: argmax per cell, as segNet's classify step."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def class_map_from_logits(logits: np.ndarray, ignore_class: int | None = None) -> np.ndarray:
+    """Per-cell argmax over the class axis of (C,h,w) logits, as uint8 (h,w).
+
+    ``ignore_class`` is never chosen (segNet's ignore class, e.g. ``void``); ties keep the first class.
+    """
+    if logits.ndim == 4:
+        if logits.shape[0] != 1:
+            raise ValueError(f"expected a batch of one, got logits of shape {logits.shape}")
+        logits = logits[0]
+    if logits.ndim != 3:
+        raise ValueError(f"expected (C,h,w) logits, got shape {logits.shape}")
+    num_classes = logits.shape[0]
+    if num_classes > 256:
+        raise ValueError(f"{num_classes} classes do not fit a uint8 class map")
+    if ignore_class is not None and 0 <= ignore_class < num_classes and num_classes > 1:
+        logits = logits.copy()
+        logits[ignore_class] = -np.inf
+    return np.argmax(logits, axis=0).astype(np.uint8)

@@ -1,0 +1,1 @@
+"""Command-line entry points (segnet, segnet-eval, segnet-download, segnet-build-engine)."""

@@ -1,0 +1,154 @@
+"""Network registry and model search path: turns a name or a path into a ModelSpec.
+
+Names resolve in this order: an existing path (model folder or ONNX file); a registry network or alias
+(``models/networks.yaml``) found in a search-path folder; any folder on the search path named NAME.
+The search path is ``SEG_ROS_MODEL_PATH`` (colon-separated) followed by the user cache directory.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from seg_ros.errors import ModelError
+from seg_ros.model import ModelSpec, build_spec, load_model_dir
+
+MODEL_PATH_ENV = "SEG_ROS_MODEL_PATH"
+
+
+@dataclass(frozen=True)
+class Network:
+    """A registry entry: what a jetson-inference network is and where it comes from."""
+
+    name: str
+    aliases: tuple[str, ...]
+    dir: str
+    archive: str
+    urls: tuple[str, ...]
+    input_size: tuple[int, int]
+    num_classes: int
+    facts: dict  # defaults for load_model_dir (blobs, preprocessing, class names/colours)
+
+
+def registry_file() -> Path:
+    """models/networks.yaml in a source checkout, else the installed share/seg_ros copy."""
+    candidates = [Path(__file__).resolve().parent.parent / "models" / "networks.yaml",
+                  Path(sys.prefix) / "share" / "seg_ros" / "models" / "networks.yaml"]
+    try:  # installed by colcon: share/seg_ros/models/networks.yaml under the package prefix
+        from ament_index_python.packages import get_package_share_directory
+        candidates.append(Path(get_package_share_directory("seg_ros")) / "models" / "networks.yaml")
+    except Exception:  # noqa: BLE001 - ament_index is optional (absent off-ROS, raises when not found)
+        pass
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise ModelError("network registry networks.yaml not found (looked in: "
+                     + ", ".join(str(p) for p in candidates) + ")")
+
+
+@lru_cache(maxsize=4)
+def _load_registry(path: Path) -> dict[str, Network]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    defaults = data.get("defaults", {})
+    mirror = defaults.get("mirror", "")
+    networks = {}
+    for name, entry in data["networks"].items():
+        facts = {k: v for k, v in defaults.items() if k != "mirror"}
+        facts.update({k: entry[k] for k in ("class_names", "colors", "input_size") if k in entry})
+        urls = (entry["url"],) + ((mirror + entry["archive"],) if mirror else ())
+        networks[name] = Network(
+            name=name, aliases=tuple(entry.get("alias", ())), dir=entry["dir"], archive=entry["archive"],
+            urls=urls, input_size=(int(entry["input_size"][0]), int(entry["input_size"][1])),
+            num_classes=int(entry["num_classes"]), facts=facts)
+    return networks
+
+
+def networks() -> dict[str, Network]:
+    """All registry networks by CLI name."""
+    return _load_registry(registry_file())
+
+
+def find_network(name: str) -> Network | None:
+    """Registry lookup by CLI name or alias, case-insensitive."""
+    key = name.strip().lower()
+    for net in networks().values():
+        if key == net.name or key in net.aliases:
+            return net
+    return None
+
+
+def cache_dir() -> Path:
+    """Where downloaded networks live: $XDG_CACHE_HOME/seg_ros/models (default ~/.cache/seg_ros/models)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "seg_ros" / "models"
+
+
+def search_path() -> list[Path]:
+    """SEG_ROS_MODEL_PATH entries, then the cache directory."""
+    entries = [Path(p).expanduser() for p in os.environ.get(MODEL_PATH_ENV, "").split(":") if p]
+    return entries + [cache_dir()]
+
+
+def _folder_on_path(*names: str) -> Path | None:
+    for root in search_path():
+        for name in names:
+            if name and (root / name).is_dir():
+                return root / name
+    return None
+
+
+def local_models() -> list[str]:
+    """Names of model folders found on the search path (folders with an .onnx file)."""
+    found = []
+    for root in search_path():
+        if root.is_dir():
+            found += sorted(p.name for p in root.iterdir() if p.is_dir() and any(p.glob("*.onnx")))
+    return found
+
+
+def network_folder(net: Network) -> Path | None:
+    """The downloaded folder of a registry network, if any search-path entry has it."""
+    return _folder_on_path(net.dir, net.name)
+
+
+def resolve_model(name_or_path: str) -> ModelSpec:
+    """A ModelSpec for a path, registry network name/alias, or search-path folder name."""
+    text = str(name_or_path).strip()
+    if not text:
+        raise ModelError("no network or model path given")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return load_model_dir(path)
+    if path.suffix.lower() == ".onnx":
+        if not path.is_file():
+            raise ModelError(f"ONNX file {path} does not exist")
+        return build_spec(path.stem, path, path.parent / "classes.txt", path.parent / "colors.txt",
+                          source=str(path))
+    net = find_network(text)
+    if net is not None:
+        folder = network_folder(net)
+        if folder is None:
+            raise ModelError(f"network {net.name} is not downloaded; run `segnet-download {net.name}` "
+                             f"(or put its folder {net.dir}/ in {cache_dir()} or a {MODEL_PATH_ENV} entry)")
+        spec = load_model_dir(folder, name=net.name, defaults=net.facts)
+        _check_registry_classes(spec, net)
+        return spec
+    folder = _folder_on_path(text)
+    if folder is not None:
+        return load_model_dir(folder)
+    known = sorted(set(networks()) | {a for n in networks().values() for a in n.aliases} | set(local_models()))
+    close = difflib.get_close_matches(text.lower(), known, n=4, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else f"; known networks: {', '.join(sorted(networks()))}"
+    raise ModelError(f"unknown network {text!r}{hint}")
+
+
+def _check_registry_classes(spec: ModelSpec, net: Network) -> None:
+    if spec.num_classes != net.num_classes:
+        raise ModelError(f"{spec.source}: {spec.num_classes} classes in classes.txt, "
+                         f"registry says {net.name} has {net.num_classes}")

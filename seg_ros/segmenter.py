@@ -1,0 +1,64 @@
+"""The segmentation pipeline: preprocess → network → class map, each stage timed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from seg_ros.backends import Backend, create_backend
+from seg_ros.classify import class_map_from_logits
+from seg_ros.errors import ModelError
+from seg_ros.model import ModelSpec
+from seg_ros.preprocess import Preprocessor
+from seg_ros.timing import StageTimer
+
+
+@dataclass
+class Segmentation:
+    """One frame's result: class ids at the network's output resolution plus the raw logits."""
+
+    class_map: np.ndarray  # (h, w) uint8
+    logits: np.ndarray  # (C, h, w) float32
+
+
+def resolve_ignore_class(spec: ModelSpec, ignore_class: str | int | None) -> int | None:
+    """segNet's ignore class: a name (case-insensitive; absent names ignore nothing) or an id."""
+    if ignore_class is None or ignore_class == "":
+        return None
+    if isinstance(ignore_class, int) or str(ignore_class).lstrip("-").isdigit():
+        idx = int(ignore_class)
+        if idx < 0:
+            return None
+        if idx >= spec.num_classes:
+            raise ModelError(f"ignore class id {idx} is out of range (model has {spec.num_classes} classes)")
+        return idx
+    return spec.class_id(str(ignore_class))
+
+
+class Segmenter:
+    """Holds a model and its backend; ``segment`` runs one RGB image through the network."""
+
+    def __init__(self, spec: ModelSpec, backend: str | Backend = "auto", threads: int = 0,
+                 ignore_class: str | int | None = "void", timer: StageTimer | None = None) -> None:
+        self.spec = spec
+        self.backend = create_backend(spec, backend, threads) if isinstance(backend, str) else backend
+        _, _, height, width = self.backend.input_shape
+        self.input_size = (width, height)
+        self.preprocessor = Preprocessor(spec.preprocessing, self.input_size)
+        self.ignore_id = resolve_ignore_class(spec, ignore_class)
+        self.timer = timer or StageTimer()
+
+    @property
+    def grid_size(self) -> tuple[int, int]:
+        """(width, height) of the class map."""
+        return int(self.backend.output_shape[3]), int(self.backend.output_shape[2])
+
+    def segment(self, image_rgb: np.ndarray) -> Segmentation:
+        with self.timer.stage("preprocess"):
+            tensor = self.preprocessor(image_rgb)
+        with self.timer.stage("network"):
+            logits = self.backend.infer(tensor)[0]
+        with self.timer.stage("postprocess"):
+            class_map = class_map_from_logits(logits, self.ignore_id)
+        return Segmentation(class_map=class_map, logits=logits)

@@ -1,0 +1,52 @@
+"""Stage timings (preprocess / network / postprocess / render / publish): measured, kept, summarised."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from contextlib import contextmanager
+from typing import Iterator
+
+import numpy as np
+
+STAGES = ("preprocess", "network", "postprocess", "render")
+
+
+class StageTimer:
+    """Keeps the last ``window`` durations (ms) of each named stage."""
+
+    def __init__(self, window: int = 1000) -> None:
+        self._samples: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=window))
+        self.last: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, (time.perf_counter() - start) * 1000.0)
+
+    def add(self, name: str, ms: float) -> None:
+        self._samples[name].append(ms)
+        self.last[name] = ms
+
+    def stages(self) -> list[str]:
+        known = [s for s in STAGES if s in self._samples]
+        return known + sorted(s for s in self._samples if s not in STAGES)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Per stage: count, mean, median, p99 and max in milliseconds."""
+        out = {}
+        for name in self.stages():
+            values = np.asarray(self._samples[name], dtype=np.float64)
+            out[name] = {"count": float(values.size), "mean": float(values.mean()),
+                         "median": float(np.median(values)), "p99": float(np.percentile(values, 99)),
+                         "max": float(values.max())}
+        return out
+
+    def format_table(self, title: str = "stage timings (ms)") -> str:
+        rows = [f"{title}:", f"  {'stage':<12} {'mean':>8} {'median':>8} {'p99':>8} {'count':>6}"]
+        for name, s in self.summary().items():
+            rows.append(f"  {name:<12} {s['mean']:8.2f} {s['median']:8.2f} {s['p99']:8.2f} {int(s['count']):6d}")
+        return "\n".join(rows)
