@@ -1,0 +1,175 @@
+"""``segnet``: segment images, folders, wildcards and videos offline (mirrors jetson-inference's segnet.py).
+
+Examples::
+
+    segnet images/trail_0.jpg out.jpg
+    segnet "images/trail_*.jpg" out/ --stats --legend out/legend.png
+    segnet video.avi out.avi --network espnet-camvid-480x360 --timing
+    segnet images/ masks/mask_%03i.png --visualize mask --filter-mode point
+
+Exit status: 0 all inputs done, 1 some inputs failed (listed at the end), 2 bad arguments, model or output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from seg_ros import render
+from seg_ros.backends import BACKENDS
+from seg_ros.errors import SegRosError
+from seg_ros.media import (
+    Frame,
+    ImageSequence,
+    ImageSink,
+    MediaError,
+    VideoSink,
+    VideoSource,
+    open_input,
+    open_output,
+    write_image,
+)
+from seg_ros.model import DEFAULT_ALPHA, ModelSpec, build_spec
+from seg_ros.registry import resolve_model
+from seg_ros.segmenter import Segmenter
+
+DEFAULT_NETWORK = "fcn-resnet18-deepscene"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segnet", description=__doc__.split("\n\n")[0],
+        epilog="INPUT: image file, folder of images, quoted wildcard (\"images/trail_*.jpg\") or video file. "
+               "OUTPUT: image file, folder (same stem per input), pattern with %%i (out_%%03i.jpg) or video file.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("input", help="image, folder, quoted wildcard or video")
+    parser.add_argument("output", nargs="?", default=None, help="image, folder, %%i pattern or video (optional)")
+    model = parser.add_argument_group("network")
+    model.add_argument("--network", default=DEFAULT_NETWORK, help="registry network name/alias or model folder")
+    model.add_argument("--model", default=None, help="custom ONNX file (or model folder); overrides --network")
+    model.add_argument("--labels", default=None, help="class names file for --model (default: classes.txt beside it)")
+    model.add_argument("--colors", default=None, help="colours file for --model (default: colors.txt beside it)")
+    model.add_argument("--input-blob", default=None, help="input tensor name for --model (default input_0)")
+    model.add_argument("--output-blob", default=None, help="output tensor name for --model (default output_0)")
+    model.add_argument("--backend", default="auto", choices=BACKENDS, help="inference backend")
+    model.add_argument("--threads", type=int, default=0, help="CPU inference threads (0 = backend default)")
+    view = parser.add_argument_group("visualisation")
+    view.add_argument("--visualize", default="overlay,mask", help="overlay, mask or overlay,mask")
+    view.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+                      help="overlay alpha 0..255 for classes without an alpha in colors.txt")
+    view.add_argument("--filter-mode", default="linear", choices=render.FILTER_MODES, help="mask upsampling filter")
+    view.add_argument("--ignore-class", default="void", help="class never chosen by the argmax (name or id)")
+    view.add_argument("--legend", default=None, metavar="FILE", help="write a class colour legend image")
+    report = parser.add_argument_group("reporting")
+    report.add_argument("--stats", action="store_true", help="print per-class pixel statistics of each frame")
+    report.add_argument("--timing", action="store_true", help="print the per-stage timing table at the end")
+    return parser
+
+
+def load_spec(args: argparse.Namespace) -> ModelSpec:
+    """The network: --model (ONNX + labels/colours/blobs, as segNet) or else --network (name or folder)."""
+    if not args.model:
+        return resolve_model(args.network)
+    model = Path(args.model).expanduser()
+    if model.is_dir():
+        return resolve_model(str(model))
+    facts = {k: v for k, v in (("input_blob", args.input_blob), ("output_blob", args.output_blob)) if v}
+    return build_spec(model.stem, model,
+                      Path(args.labels).expanduser() if args.labels else model.parent / "classes.txt",
+                      Path(args.colors).expanduser() if args.colors else model.parent / "colors.txt",
+                      facts=facts, source=str(model))
+
+
+def _check_legend_path(legend: Path, inputs: list[Path]) -> None:
+    if any(legend.resolve() == p.resolve() for p in inputs):
+        raise MediaError(f"refusing to overwrite input file {legend} with the legend")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Segment every input frame, write the rendering, report failures; returns the exit status."""
+    source = open_input(args.input)
+    sink = None
+    try:
+        sink = open_output(args.output, source) if args.output else None
+        if args.legend:
+            _check_legend_path(Path(args.legend).expanduser(), source.paths)
+        spec = load_spec(args).with_alpha(args.alpha)
+        segmenter = Segmenter(spec, backend=args.backend, threads=args.threads, ignore_class=args.ignore_class)
+        if args.legend:
+            write_image(Path(args.legend).expanduser(), render.render_legend(spec.class_names, spec.colors))
+        done, failures = _process(args, source, sink, segmenter)
+    finally:
+        source.close()
+        if sink is not None:
+            sink.close()
+    if args.timing:
+        print(segmenter.timer.format_table(f"stage timings (ms), {done} frame(s), backend {segmenter.backend.name}"))
+    if sink is not None:
+        print(f"segnet: {done} frame(s) segmented with {spec.name}; output: {args.output}")
+    if failures:
+        print(f"segnet: {len(failures)} input(s) failed:", file=sys.stderr)
+        for where, why in failures:
+            print(f"  {where}: {why}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _process(args: argparse.Namespace, source: ImageSequence | VideoSource, sink: ImageSink | VideoSink | None,
+             segmenter: Segmenter) -> tuple[int, list[tuple[str, str]]]:
+    """The frame loop: read → segment → render → write (+ stats); unreadable or unwritable frames are skipped."""
+    timer, colors, names = segmenter.timer, segmenter.spec.colors, segmenter.spec.class_names
+    failures: list[tuple[str, str]] = []
+    done = 0
+    frames = iter(source)
+    total = len(source) or None
+    with tqdm(total=total, unit="frame", file=sys.stderr, disable=total == 1, dynamic_ncols=True) as progress:
+        while True:
+            with timer.stage("read"):
+                frame: Frame | None = next(frames, None)
+            if frame is None:
+                return done, failures
+            progress.update(1)
+            if frame.error is not None:
+                failures.append((frame.source, frame.error))
+                tqdm.write(f"segnet: skipped {frame.error}", file=sys.stderr)
+                continue
+            seg = segmenter.segment(frame.image)
+            if sink is not None:
+                with timer.stage("render"):
+                    out = render.render_composite(frame.image, seg.class_map, colors,
+                                                  visualize=args.visualize, filter_mode=args.filter_mode)
+                try:
+                    with timer.stage("write"):
+                        sink.write(frame, out)
+                except MediaError as exc:
+                    failures.append((frame.source, str(exc)))
+                    tqdm.write(f"segnet: {exc}", file=sys.stderr)
+                    continue
+            if args.stats:
+                stats = render.class_statistics(seg.class_map, names)
+                tqdm.write(f"{frame.source}:\n{render.format_statistics(stats)}")
+            done += 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        render.parse_visualize(args.visualize)
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        return run(args)
+    except SegRosError as exc:
+        print(f"segnet: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("segnet: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
