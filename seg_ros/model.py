@@ -69,7 +69,7 @@ class ModelSpec:
                 return i
         return None
 
-    def with_alpha(self, alpha: float) -> "ModelSpec":
+    def with_alpha(self, alpha: float) -> ModelSpec:
         """Colours with ``alpha`` for every class that has no explicit alpha in colors.txt."""
         if not 0.0 <= alpha <= 255.0:
             raise ModelError(f"alpha must be within 0..255, got {alpha}")
@@ -216,8 +216,9 @@ def build_spec(name: str, onnx_path: Path, classes_path: Path | None, colors_pat
         raise ModelError(f"class names file {classes_path} does not exist")
     if colors_path is not None and Path(colors_path).is_file():
         colors, explicit = load_colors(Path(colors_path))
-    elif facts.get("colors"):
-        colors, explicit = parse_colors([" ".join(str(v) for v in c) for c in facts["colors"]], f"{name} registry colours")
+    elif facts.get("class_colors"):
+        lines = [" ".join(str(v) for v in c) for c in facts["class_colors"]]
+        colors, explicit = parse_colors(lines, f"{name} registry colours")
     else:
         colors, explicit = default_colors(len(class_names))
     if len(colors) < len(class_names):

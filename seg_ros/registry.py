@@ -60,7 +60,7 @@ def _load_registry(path: Path) -> dict[str, Network]:
     networks = {}
     for name, entry in data["networks"].items():
         facts = {k: v for k, v in defaults.items() if k != "mirror"}
-        facts.update({k: entry[k] for k in ("class_names", "colors", "input_size") if k in entry})
+        facts.update({k: entry[k] for k in ("class_names", "class_colors", "input_size") if k in entry})
         urls = (entry["url"],) + ((mirror + entry["archive"],) if mirror else ())
         networks[name] = Network(
             name=name, aliases=tuple(entry.get("alias", ())), dir=entry["dir"], archive=entry["archive"],
@@ -117,8 +117,12 @@ def network_folder(net: Network) -> Path | None:
     return _folder_on_path(net.dir, net.name)
 
 
-def resolve_model(name_or_path: str) -> ModelSpec:
-    """A ModelSpec for a path, registry network name/alias, or search-path folder name."""
+def resolve_model(name_or_path: str, download: bool = False) -> ModelSpec:
+    """A ModelSpec for a path, registry network name/alias, or search-path folder name.
+
+    ``download``: a registry network missing from the search path is downloaded into the cache directory
+    and verified first (``seg_ros.download``); otherwise its absence is an error naming the fix.
+    """
     text = str(name_or_path).strip()
     if not text:
         raise ModelError("no network or model path given")
@@ -133,6 +137,10 @@ def resolve_model(name_or_path: str) -> ModelSpec:
     net = find_network(text)
     if net is not None:
         folder = network_folder(net)
+        if folder is None and download:
+            from seg_ros.download import download_network  # imports this module: import on use
+
+            folder = download_network(net)
         if folder is None:
             raise ModelError(f"network {net.name} is not downloaded; run `segnet-download {net.name}` "
                              f"(or put its folder {net.dir}/ in {cache_dir()} or a {MODEL_PATH_ENV} entry)")

@@ -1,0 +1,25 @@
+"""Argmax classification with segNet's ignore class and tie rule (seg_ros.classify)."""
+
+import numpy as np
+import pytest
+
+from seg_ros.classify import class_map_from_logits
+
+
+def test_argmax_ignore_class_and_first_on_ties():
+    logits = np.array([
+        [[1.0, 5.0], [2.0, 2.0]],   # class 0
+        [[3.0, 1.0], [2.0, 0.0]],   # class 1
+        [[9.0, 0.0], [1.0, 2.0]],   # class 2 (e.g. void)
+    ], np.float32)
+    assert class_map_from_logits(logits).tolist() == [[2, 0], [0, 0]]
+    assert class_map_from_logits(logits, ignore_class=2).tolist() == [[1, 0], [0, 0]]
+    assert class_map_from_logits(logits[np.newaxis], ignore_class=None).dtype == np.uint8
+    assert np.array_equal(logits[2], [[9.0, 0.0], [1.0, 2.0]])  # input untouched
+
+
+def test_shapes_are_checked():
+    with pytest.raises(ValueError):
+        class_map_from_logits(np.zeros((2, 3, 4, 4), np.float32))
+    with pytest.raises(ValueError):
+        class_map_from_logits(np.zeros((4, 4), np.float32))

@@ -1,0 +1,66 @@
+"""Model folders, colours, class names and preprocessing facts (seg_ros.model)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from shared_data import CAMVID_MODEL, require
+
+from seg_ros.errors import ModelError
+from seg_ros.model import build_spec, load_colors, load_model_dir, parse_colors
+
+
+def test_colors_with_and_without_alpha():
+    colors, explicit = parse_colors(["200 155 75 180", "85 210 100", "", "# comment", "0,120,255,150"], "x")
+    assert colors.tolist() == [[200, 155, 75, 180], [85, 210, 100, 150], [0, 120, 255, 150]]
+    assert explicit.tolist() == [True, False, True]
+
+
+@pytest.mark.parametrize("line", ["1 2", "1 2 3 4 5", "1 2 x", "256 0 0", "-1 0 0"])
+def test_malformed_color_line_names_file_and_line(line):
+    with pytest.raises(ModelError, match=r"colors\.txt:2"):
+        parse_colors(["1 2 3", line], "colors.txt")
+
+
+def test_with_alpha_keeps_explicit_alpha(tmp_path):
+    (tmp_path / "m.onnx").write_bytes(b"")
+    (tmp_path / "classes.txt").write_text("trail\ngrass\nsky\n")
+    (tmp_path / "colors.txt").write_text("200 155 75 180\n85 210 100\n0 120 255 150\n")
+    spec = build_spec("t", tmp_path / "m.onnx", tmp_path / "classes.txt", tmp_path / "colors.txt")
+    assert spec.with_alpha(90).colors[:, 3].tolist() == [180, 90, 150]
+    assert spec.colors[:, 3].tolist() == [180, 150, 150]  # original untouched
+    with pytest.raises(ModelError):
+        spec.with_alpha(300)
+    assert spec.class_id("GRASS") == 1 and spec.class_id("void") is None
+
+
+def test_fewer_colours_than_classes_is_an_error(tmp_path):
+    (tmp_path / "m.onnx").write_bytes(b"")
+    (tmp_path / "classes.txt").write_text("a\nb\nc\n")
+    (tmp_path / "colors.txt").write_text("1 2 3\n")
+    with pytest.raises(ModelError, match="1 colours for 3 classes"):
+        build_spec("t", tmp_path / "m.onnx", tmp_path / "classes.txt", tmp_path / "colors.txt")
+
+
+def test_missing_files_are_clear_errors(tmp_path):
+    with pytest.raises(ModelError, match="does not exist"):
+        load_model_dir(tmp_path / "nope")
+    with pytest.raises(ModelError, match="no .onnx file"):
+        load_model_dir(tmp_path)
+    (tmp_path / "a.onnx").write_bytes(b"")
+    with pytest.raises(ModelError, match="class names file"):
+        load_model_dir(tmp_path)
+    with pytest.raises(ModelError, match="cannot read colours"):
+        load_colors(Path(tmp_path / "missing.txt"))
+
+
+def test_shared_model_yaml_preprocessing():
+    spec = load_model_dir(require(CAMVID_MODEL))
+    pre = spec.preprocessing
+    assert spec.name == "espnet-camvid-480x360"
+    assert spec.input_size == (480, 360) and spec.output_stride == 1
+    assert pre.channel_order == "bgr" and pre.resize == "bilinear"
+    assert pre.mean == (110.331, 108.4089, 105.0332)
+    assert pre.post_scale == pytest.approx(1 / 255)
+    assert spec.num_classes == 12 and spec.class_names[-1] == "void"
+    assert np.all(~spec.explicit_alpha)

@@ -1,0 +1,39 @@
+"""Image → tensor preprocessing against the networks' documented formulas (seg_ros.preprocess)."""
+
+import numpy as np
+import pytest
+
+from seg_ros.model import Preprocessing
+from seg_ros.preprocess import Preprocessor
+
+IMAGENET = Preprocessing("rgb", (123.675, 116.28, 103.53), (58.395, 57.12, 57.375), 1.0, "nearest")
+
+
+def test_fcn_resnet18_formula_and_segnet_nearest_sampling():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    tensor = Preprocessor(IMAGENET, (64, 32))(image)
+    assert tensor.shape == (1, 3, 32, 64) and tensor.dtype == np.float32
+    # segNet samples source pixel floor(x * src/dst) for each destination pixel
+    ys = (np.arange(32) * 90 / 32).astype(int)
+    xs = (np.arange(64) * 160 / 64).astype(int)
+    sampled = image[ys][:, xs].astype(np.float64) / 255.0
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    expected = ((sampled - mean) / std).transpose(2, 0, 1)
+    np.testing.assert_allclose(tensor[0], expected, atol=1e-5)
+
+
+def test_espnet_formula_bgr_and_trailing_255():
+    pre = Preprocessing("bgr", (110.331, 108.4089, 105.0332), (72.1257, 72.6907, 69.9043), 1 / 255, "bilinear")
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, (36, 48, 3), dtype=np.uint8)
+    tensor = Preprocessor(pre, (48, 36))(image)
+    bgr = image[:, :, ::-1].astype(np.float64)
+    expected = ((bgr - pre.mean) / pre.std / 255.0).transpose(2, 0, 1)
+    np.testing.assert_allclose(tensor[0], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((4, 4), np.uint8), np.zeros((4, 4, 4), np.uint8), np.zeros((4, 4, 3))])
+def test_rejects_non_rgb_uint8(bad):
+    with pytest.raises(ValueError, match="HxWx3 uint8"):
+        Preprocessor(IMAGENET, (32, 32))(bad)
