@@ -30,7 +30,7 @@ demo: venv
 	$(PY) -m seg_ros.demo --shared $(SHARED) --output demo_output
 
 bench: venv
-	$(PY) -m seg_ros.bench --shared $(SHARED)
+	$(PY) benchmarks/run_all.py
 
 lint: venv
 	$(VENV)/bin/ruff check seg_ros test tools launch
