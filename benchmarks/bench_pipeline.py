@@ -1,7 +1,7 @@
 """Per-stage timings of the core pipeline at 1280x720 input: an FCN-ResNet18-shaped network and ESPNet-CamVid.
 
-Run: ``python benchmarks/bench_pipeline.py [--shared ../shared] [--frames 30] [--threads 2]``. Prints a table per network
-(preprocess / network / postprocess / render median and p99) and the end-to-end frame rate.
+Run: ``python benchmarks/bench_pipeline.py [--shared ../shared] [--frames 30] [--threads 2]``.
+Prints a table per network (preprocess / network / postprocess / render median and p99) and the end-to-end frame rate.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def bench(name: str, segmenter: Segmenter, frame: np.ndarray, frames: int) -> No
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=Path(os.environ.get("SEG_ROS_SHARED") or Path(__file__).resolve().parents[1].parent / "shared"))
+    default_shared = os.environ.get("SEG_ROS_SHARED") or Path(__file__).resolve().parents[1].parent / "shared"
+    parser.add_argument("--shared", type=Path, default=Path(default_shared))
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
