@@ -25,8 +25,10 @@ class LatestFrame(Generic[T]):
         self.dropped = 0
 
     def put(self, item: T) -> bool:
-        """Store ``item``; returns True when it replaced a waiting (now dropped) item."""
+        """Store ``item``; returns True when it replaced a waiting (now dropped) item. Ignored once closed."""
         with self._cond:
+            if self._closed:
+                return False
             replaced = self._has_item
             self._item, self._has_item = item, True
             self.received += 1
@@ -40,7 +42,7 @@ class LatestFrame(Generic[T]):
         with self._cond:
             if not self._cond.wait_for(lambda: self._has_item or self._closed, timeout):
                 return None
-            if not self._has_item:
+            if self._closed:
                 return None
             item, self._item, self._has_item = self._item, None, False
             return item
