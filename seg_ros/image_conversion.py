@@ -223,9 +223,9 @@ def _scale_to_8bit(values: np.ndarray, value_range: tuple[float, float] | None) 
             raise ImageConversionError(f"mono16_range must be two numbers (lo, hi), got {value_range!r}") from exc
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             raise ImageConversionError(f"mono16_range needs finite lo < hi, got {value_range!r}")
-    # Clipping to integer bounds inside [lo, hi] keeps (v - lo) * alpha >= 0, so convertScaleAbs's abs is a no-op.
+    # Clipping below at ceil(lo) keeps (v - lo) * alpha >= 0, so convertScaleAbs's abs is a no-op.
     lo_clip = min(max(math.ceil(lo), 0), 65535)
-    hi_clip = max(min(math.floor(hi), 65535), lo_clip)
+    hi_clip = max(min(math.ceil(hi), 65535), lo_clip)  # counts >= ceil(hi) saturate at 255
     alpha = 255.0 / (hi - lo)
     grey = cv2.convertScaleAbs(np.clip(values, lo_clip, hi_clip), alpha=alpha, beta=-lo * alpha)
     if lo_clip < lo or (lo_clip - lo) * alpha >= 0.5:
