@@ -1,0 +1,463 @@
+"""TensorRT on an NVIDIA GPU: engine build and cache, and pycuda-driven inference.
+
+Written against the documented Python APIs of TensorRT 8.5-10.x and pycuda. TensorRT 8 binds tensors by
+binding index (``execute_async_v2``); TensorRT 10 removed bindings and the explicit-batch flag and binds
+by tensor name (``set_tensor_address`` + ``execute_async_v3``). Engines are cached by
+:mod:`seg_ros.engine_cache`; a missing or stale engine is rebuilt with one log line saying why.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seg_ros.engine_cache import (
+    PRECISIONS,
+    EngineKey,
+    atomic_write_bytes,
+    calibration_cache_path,
+    calibration_set_id,
+    default_cache_dir,
+    engine_path,
+    file_sha256,
+    load_cached_engine,
+    store_engine,
+    timing_cache_path,
+)
+from seg_ros.errors import BackendError, ModelError
+from seg_ros.model import ModelSpec
+
+log = logging.getLogger("seg_ros")
+
+DEFAULT_WORKSPACE_MB = 1024
+
+
+def _import_runtime() -> tuple[Any, Any]:
+    """(tensorrt, pycuda.driver), or a BackendError saying which one is missing."""
+    try:
+        import tensorrt as trt
+    except Exception as exc:  # noqa: BLE001 - a broken install raises more than ImportError
+        raise BackendError(f"tensorrt is not importable ({exc})") from exc
+    try:
+        import pycuda.driver as cuda
+    except Exception as exc:  # noqa: BLE001
+        raise BackendError(f"pycuda is not importable ({exc})") from exc
+    return trt, cuda
+
+
+def tensorrt_unavailable_reason() -> str | None:
+    """None when TensorRT can run here (tensorrt and pycuda import, a CUDA GPU is present), else why not."""
+    try:
+        trt, cuda = _import_runtime()
+    except BackendError as exc:
+        return str(exc)
+    try:
+        cuda.init()
+        count = cuda.Device.count()
+    except Exception as exc:  # noqa: BLE001 - pycuda raises its own LogicError/RuntimeError types
+        return f"CUDA driver initialisation failed ({exc})"
+    if count < 1:
+        return "no CUDA GPU found"
+    return None
+
+
+def trt_major(trt: Any) -> int:
+    return int(str(trt.__version__).split(".")[0])
+
+
+def gpu_facts(cuda: Any, device: int = 0) -> tuple[str, str]:
+    """(GPU name, compute capability "major.minor") of a CUDA device."""
+    dev = cuda.Device(device)
+    major, minor = dev.compute_capability()
+    return str(dev.name()), f"{major}.{minor}"
+
+
+def model_input_shape(spec: ModelSpec) -> tuple[int, int, int, int]:
+    """(1,3,H,W) the engine is built for: the model's input_size, else the ONNX input's static shape."""
+    if spec.input_size is not None:
+        width, height = spec.input_size
+        return (1, 3, int(height), int(width))
+    try:
+        import onnx
+    except ImportError as exc:
+        raise BackendError("reading the ONNX input size needs the onnx package; "
+                           "or give input_size in model.yaml") from exc
+    try:
+        graph = onnx.load(str(spec.onnx_path), load_external_data=False).graph
+    except Exception as exc:  # noqa: BLE001 - onnx raises DecodeError and others
+        raise ModelError(f"cannot load ONNX model {spec.onnx_path}: {exc}") from exc
+    for value in graph.input:
+        if value.name == spec.input_blob:
+            dims = [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
+            break
+    else:
+        names = ", ".join(v.name for v in graph.input)
+        raise ModelError(f"{spec.onnx_path}: no input named {spec.input_blob!r} (inputs: {names})")
+    if len(dims) != 4 or dims[1] not in (None, 3):
+        raise ModelError(f"{spec.onnx_path}: input {spec.input_blob!r} must be (1,3,H,W), has shape {dims}")
+    if dims[2] is None or dims[3] is None:
+        raise ModelError(f"{spec.onnx_path}: input size is dynamic; give input_size in model.yaml")
+    return (1, 3, int(dims[2]), int(dims[3]))
+
+
+class CudaContext:
+    """The device's primary CUDA context (the one TensorRT's runtime API uses), made current on demand.
+
+    ``active()`` pushes it for the calling thread and pops it afterwards, so inference may run from any
+    thread (the node's worker thread, say).
+    """
+
+    def __init__(self, cuda: Any, device: int = 0) -> None:
+        try:
+            cuda.init()
+            if cuda.Device.count() < 1:
+                raise BackendError("no CUDA GPU found")
+            self.device = cuda.Device(device)
+            self.context = self.device.retain_primary_context()
+        except BackendError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise BackendError(f"cannot open CUDA device {device}: {exc}") from exc
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        self.context.push()
+        try:
+            yield
+        finally:
+            self.context.pop()
+
+    def release(self) -> None:
+        self.context.detach()
+
+
+@dataclass(frozen=True)
+class EngineBuild:
+    """Where an engine came from: its cache path and key, whether it was just built, and why."""
+
+    path: Path
+    key: EngineKey
+    built: bool
+    seconds: float
+    reason: str
+
+
+def _make_calibrator(trt: Any, cuda: Any, spec: ModelSpec, images: list[Path], shape: tuple[int, ...],
+                     cache_path: Path) -> Any:
+    """An IInt8EntropyCalibrator2 feeding ``images`` through the model's own Preprocessor."""
+    from seg_ros.media import read_image
+    from seg_ros.preprocess import Preprocessor
+
+    preprocessor = Preprocessor(spec.preprocessing, (shape[3], shape[2]))
+
+    class Calibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:
+            trt.IInt8EntropyCalibrator2.__init__(self)
+            self.remaining = list(images)
+            self.batches = 0
+            self.device = cuda.mem_alloc(int(np.prod(shape)) * np.dtype(np.float32).itemsize)
+
+        def get_batch_size(self) -> int:
+            return 1
+
+        def get_batch(self, names: list[str]) -> list[int] | None:
+            # TensorRT swallows exceptions raised here, so log them and end the calibration run instead.
+            try:
+                if not self.remaining:
+                    return None
+                tensor = np.ascontiguousarray(preprocessor(read_image(self.remaining.pop(0))), np.float32)
+                cuda.memcpy_htod(self.device, tensor)
+                self.batches += 1
+                return [int(self.device)]
+            except Exception as exc:  # noqa: BLE001
+                log.error("INT8 calibration stopped: %s", exc)
+                return None
+
+        def read_calibration_cache(self) -> bytes | None:
+            return cache_path.read_bytes() if cache_path.is_file() else None
+
+        def write_calibration_cache(self, cache: Any) -> None:
+            try:
+                atomic_write_bytes(cache_path, bytes(cache))
+            except OSError as exc:
+                log.warning("cannot write INT8 calibration cache %s: %s", cache_path, exc)
+
+    return Calibrator()
+
+
+def _build_serialized(trt: Any, cuda: Any, trt_logger: Any, spec: ModelSpec, key: EngineKey, workspace_mb: int,
+                      timing_path: Path, calibrator_factory: Any) -> bytes:
+    """Parse the ONNX and build a serialized engine for ``key`` (precision, input shape)."""
+    builder = trt.Builder(trt_logger)
+    # TensorRT 10 networks are always explicit-batch and the flag is gone; TensorRT 8 needs it.
+    flags = 0 if trt_major(trt) >= 10 else 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, trt_logger)
+    if not parser.parse(spec.onnx_path.read_bytes()):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors)) or "unknown error"
+        raise BackendError(f"TensorRT cannot parse {spec.onnx_path}: {errors}")
+    inputs = {network.get_input(i).name: network.get_input(i) for i in range(network.num_inputs)}
+    outputs = [network.get_output(i).name for i in range(network.num_outputs)]
+    if spec.input_blob not in inputs:
+        raise ModelError(f"{spec.onnx_path}: no input named {spec.input_blob!r} (inputs: {', '.join(inputs)})")
+    if spec.output_blob not in outputs:
+        raise ModelError(f"{spec.onnx_path}: no output named {spec.output_blob!r} (outputs: {', '.join(outputs)})")
+
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
+    if any(int(d) < 0 for d in inputs[spec.input_blob].shape):
+        profile = builder.create_optimization_profile()
+        profile.set_shape(spec.input_blob, key.input_shape, key.input_shape, key.input_shape)
+        config.add_optimization_profile(profile)
+
+    if key.precision in ("fp16", "int8"):
+        if getattr(builder, "platform_has_fast_fp16", True):
+            config.set_flag(trt.BuilderFlag.FP16)
+        elif key.precision == "fp16":
+            log.warning("%s has no fast FP16; the fp16 engine is built in FP32", key.gpu_name)
+    if key.precision == "int8":
+        if not getattr(builder, "platform_has_fast_int8", True):
+            log.warning("%s has no fast INT8; the int8 engine may be slow", key.gpu_name)
+        config.set_flag(trt.BuilderFlag.INT8)
+        config.int8_calibrator = calibrator_factory()
+
+    blob = b""
+    if timing_path.is_file():
+        try:
+            blob = timing_path.read_bytes()
+        except OSError:
+            blob = b""
+    try:
+        timing_cache = config.create_timing_cache(blob)
+    except Exception:  # noqa: BLE001 - a corrupt timing cache only costs build time: start a fresh one
+        timing_cache = None
+    if timing_cache is None:
+        log.warning("TensorRT timing cache %s is unreadable; starting a new one", timing_path)
+        timing_cache = config.create_timing_cache(b"")
+    config.set_timing_cache(timing_cache, ignore_mismatch=False)
+
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise BackendError(f"TensorRT could not build an engine for {spec.onnx_path} (see the TensorRT log)")
+    try:
+        atomic_write_bytes(timing_path, bytes(config.get_timing_cache().serialize()))
+    except OSError as exc:
+        log.warning("cannot write TensorRT timing cache %s: %s", timing_path, exc)
+    return bytes(serialized)
+
+
+def _prepare_engine(trt: Any, cuda: Any, trt_logger: Any, spec: ModelSpec, precision: str, workspace_mb: int,
+                    cache_dir: Path | None, calibration_dir: Path | None,
+                    force_reason: str | None = None) -> tuple[bytes, EngineBuild]:
+    """The engine for ``spec``: from the cache when valid, else built (with one log line saying why) and cached.
+
+    Needs the CUDA context current (the INT8 calibrator allocates device memory).
+    """
+    if precision not in PRECISIONS:
+        raise BackendError(f"unknown TensorRT precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    images: list[Path] = []
+    calibration: str | None = ""
+    if precision == "int8":
+        calibration = None  # reuse whichever calibration the cached engine has
+        if calibration_dir is not None:
+            from seg_ros.media import list_images
+
+            folder = Path(calibration_dir)
+            if not folder.is_dir():
+                raise ModelError(f"calibration folder {folder} does not exist")
+            images = list_images(folder)
+            if not images:
+                raise ModelError(f"calibration folder {folder} has no images")
+            calibration = calibration_set_id(images)
+    gpu_name, capability = gpu_facts(cuda)
+    key = EngineKey(onnx_sha256=file_sha256(spec.onnx_path), tensorrt_version=str(trt.__version__),
+                    gpu_name=gpu_name, compute_capability=capability, precision=precision,
+                    input_shape=model_input_shape(spec), calibration=calibration)
+    path = engine_path(cache_dir, spec.name, key)
+    if force_reason is None:
+        data, reason = load_cached_engine(path, key)
+        if data is not None:
+            return data, EngineBuild(path, key, False, 0.0, reason)
+    else:
+        reason = force_reason
+    if calibration is None:
+        raise BackendError(f"no usable INT8 engine for {spec.name} ({reason}); build one ahead of time with "
+                           f"`segnet-build-engine {spec.source or spec.name} --precision int8 --calibration DIR`")
+    log.info("building TensorRT %s engine for %s (%s)", precision, spec.name, reason)
+    started = time.perf_counter()
+    calib_path = calibration_cache_path(cache_dir, spec.name, key)
+    data = _build_serialized(trt, cuda, trt_logger, spec, key, workspace_mb, timing_cache_path(cache_dir, key),
+                             lambda: _make_calibrator(trt, cuda, spec, images, key.input_shape, calib_path))
+    seconds = time.perf_counter() - started
+    try:
+        store_engine(path, key, data, seconds, spec.name)
+    except OSError as exc:
+        log.warning("cannot cache the TensorRT engine at %s: %s (it will be rebuilt next start)", path, exc)
+    return data, EngineBuild(path, key, True, seconds, reason)
+
+
+def build_engine(spec: ModelSpec, precision: str = "fp16", workspace_mb: int = DEFAULT_WORKSPACE_MB,
+                 cache_dir: Path | None = None, calibration_dir: Path | None = None,
+                 force: bool = False) -> EngineBuild:
+    """Build (or validate the cached) engine ahead of time, without creating an inference context."""
+    trt, cuda = _import_runtime()
+    gpu = CudaContext(cuda)
+    try:
+        with gpu.active():
+            trt_logger = trt.Logger(trt.Logger.WARNING)
+            _, result = _prepare_engine(trt, cuda, trt_logger, spec, precision, workspace_mb, cache_dir,
+                                        calibration_dir, "rebuild requested" if force else None)
+    finally:
+        gpu.release()
+    return result
+
+
+class TensorRTBackend:
+    """Runs the cached engine: page-locked host buffers, device buffers and one stream, bound by tensor name."""
+
+    name = "tensorrt"
+
+    def __init__(self, spec: ModelSpec, precision: str = "fp16", workspace_mb: int = DEFAULT_WORKSPACE_MB,
+                 cache_dir: Path | None = None, calibration_dir: Path | None = None) -> None:
+        self._trt, self._cuda = _import_runtime()
+        self._gpu = CudaContext(self._cuda)
+        self._lock = threading.Lock()
+        self._device_buffers: list[Any] = []
+        try:
+            with self._gpu.active():
+                self._load(spec, precision, workspace_mb, cache_dir, calibration_dir)
+        except Exception:
+            self.close()
+            raise
+
+    def _load(self, spec: ModelSpec, precision: str, workspace_mb: int, cache_dir: Path | None,
+              calibration_dir: Path | None) -> None:
+        trt = self._trt
+        self._trt_logger = trt.Logger(trt.Logger.WARNING)
+        data, self.build = _prepare_engine(trt, self._cuda, self._trt_logger, spec, precision, workspace_mb,
+                                           cache_dir, calibration_dir)
+        self._runtime = trt.Runtime(self._trt_logger)
+        engine = self._runtime.deserialize_cuda_engine(data)
+        if engine is None and not self.build.built:
+            data, self.build = _prepare_engine(trt, self._cuda, self._trt_logger, spec, precision, workspace_mb,
+                                               cache_dir, calibration_dir,
+                                               f"cached engine {self.build.path.name} failed to deserialise")
+            engine = self._runtime.deserialize_cuda_engine(data)
+        if engine is None:
+            raise BackendError(f"TensorRT cannot deserialise the engine it just built for {spec.onnx_path}")
+        self._engine = engine
+        self._context = engine.create_execution_context()
+        if self._context is None:
+            raise BackendError("TensorRT could not create an execution context (out of GPU memory?)")
+        self._v10 = trt_major(trt) >= 10
+        self._bind(spec, self.build.key.input_shape)
+
+    def _io(self) -> list[tuple[str, bool, tuple[int, ...], Any]]:
+        """(name, is_input, shape, numpy dtype) of every engine I/O tensor."""
+        trt, engine = self._trt, self._engine
+        if self._v10:
+            names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+            return [(n, engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT, tuple(engine.get_tensor_shape(n)),
+                     trt.nptype(engine.get_tensor_dtype(n))) for n in names]
+        return [(engine.get_binding_name(i), bool(engine.binding_is_input(i)), tuple(engine.get_binding_shape(i)),
+                 trt.nptype(engine.get_binding_dtype(i))) for i in range(engine.num_bindings)]
+
+    def _bind(self, spec: ModelSpec, expected: tuple[int, int, int, int]) -> None:
+        cuda, context, source = self._cuda, self._context, spec.onnx_path
+        io = self._io()
+        inputs = [t for t in io if t[1]]
+        outputs = [t for t in io if not t[1]]
+        by_name = {t[0]: t for t in io}
+        if spec.input_blob not in {t[0] for t in inputs}:
+            raise ModelError(f"{source}: engine has no input named {spec.input_blob!r} "
+                             f"(inputs: {', '.join(t[0] for t in inputs)})")
+        if spec.output_blob not in {t[0] for t in outputs}:
+            raise ModelError(f"{source}: engine has no output named {spec.output_blob!r} "
+                             f"(outputs: {', '.join(t[0] for t in outputs)})")
+        if len(inputs) != 1:
+            raise ModelError(f"{source}: the engine has {len(inputs)} inputs; seg_ros feeds exactly one")
+        _, _, in_shape, in_dtype = by_name[spec.input_blob]
+        if len(in_shape) != 4 or any(d not in (-1, e) for d, e in zip(in_shape, expected, strict=True)):
+            raise ModelError(f"{source}: engine input {spec.input_blob!r} has shape {in_shape}, expected {expected}")
+        if any(d < 0 for d in in_shape):  # built with an optimisation profile: fix the shape for this context
+            if self._v10:
+                context.set_input_shape(spec.input_blob, expected)
+            else:
+                context.set_binding_shape(self._engine.get_binding_index(spec.input_blob), expected)
+        shapes = {}
+        for name, _, shape, _ in io:
+            if any(d < 0 for d in shape):
+                shape = tuple(context.get_tensor_shape(name) if self._v10
+                              else context.get_binding_shape(self._engine.get_binding_index(name)))
+            shapes[name] = tuple(int(d) for d in shape)
+        out_shape = shapes[spec.output_blob]
+        if len(out_shape) != 4 or out_shape[0] != 1:
+            raise ModelError(f"{source}: output {spec.output_blob!r} must be (1,C,h,w), got {out_shape}")
+        if out_shape[1] != spec.num_classes:
+            raise ModelError(f"{source}: output has {out_shape[1]} channels but "
+                             f"{spec.num_classes} classes are listed in the class names")
+        self.input_shape = expected
+        self.output_shape: tuple[int, int, int, int] = out_shape  # type: ignore[assignment]
+
+        self._host_in = cuda.pagelocked_empty(expected, in_dtype)
+        self._host_out = cuda.pagelocked_empty(out_shape, by_name[spec.output_blob][3])
+        self._stream = cuda.Stream()
+        addresses = {}
+        for name, _, _, dtype in io:
+            buffer = cuda.mem_alloc(int(np.prod(shapes[name])) * np.dtype(dtype).itemsize)
+            self._device_buffers.append(buffer)
+            addresses[name] = buffer
+        self._dev_in, self._dev_out = addresses[spec.input_blob], addresses[spec.output_blob]
+        if self._v10:
+            for name, buffer in addresses.items():
+                if not context.set_tensor_address(name, int(buffer)):
+                    raise BackendError(f"TensorRT rejected the device address of tensor {name!r}")
+        else:
+            self._bindings = [int(addresses[name]) for name, *_ in io]
+
+    def infer(self, tensor: np.ndarray) -> np.ndarray:
+        if tensor.shape != self.input_shape:
+            raise BackendError(f"TensorRT input must have shape {self.input_shape}, got {tensor.shape}")
+        cuda = self._cuda
+        with self._lock:
+            try:
+                with self._gpu.active():
+                    np.copyto(self._host_in, tensor, casting="same_kind")
+                    cuda.memcpy_htod_async(self._dev_in, self._host_in, self._stream)
+                    if self._v10:
+                        ok = self._context.execute_async_v3(self._stream.handle)
+                    else:
+                        ok = self._context.execute_async_v2(bindings=self._bindings, stream_handle=self._stream.handle)
+                    cuda.memcpy_dtoh_async(self._host_out, self._dev_out, self._stream)
+                    self._stream.synchronize()
+            except Exception as exc:  # noqa: BLE001 - pycuda and TensorRT raise their own types
+                raise BackendError(f"TensorRT inference failed: {exc}") from exc
+            if not ok:
+                raise BackendError("TensorRT inference failed: the execution context reported an error")
+            return np.array(self._host_out, dtype=np.float32, copy=True)
+
+    def close(self) -> None:
+        """Free device memory and release the CUDA context (also safe after a failed start)."""
+        gpu = getattr(self, "_gpu", None)
+        if gpu is None:
+            return
+        try:
+            with gpu.active():
+                for buffer in self._device_buffers:
+                    buffer.free()
+                self._device_buffers = []
+                for attr in ("_context", "_engine", "_runtime"):
+                    if hasattr(self, attr):
+                        delattr(self, attr)
+        finally:
+            gpu.release()
+            self._gpu = None
