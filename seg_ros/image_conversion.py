@@ -213,8 +213,11 @@ def _as_byte_buffer(data: Any) -> np.ndarray:
 def _scale_to_8bit(values: np.ndarray, value_range: tuple[float, float] | None) -> np.ndarray:
     """uint16 (H, W) → uint8: linear map of [lo, hi] onto [0, 255], clipped, rounded to nearest."""
     if value_range is None:
-        stride = max(1, int(math.sqrt(values.size / _AUTO_SAMPLES)))
-        lo, hi = (float(v) for v in np.percentile(values[::stride, ::stride], _AUTO_PERCENTILES))
+        stride = max(1, math.ceil(math.sqrt(values.size / _AUTO_SAMPLES)))
+        sample = values[::stride, ::stride].flatten()  # always a copy: partitioned in place below
+        ranks = [round(p / 100.0 * (sample.size - 1)) for p in _AUTO_PERCENTILES]
+        sample.partition(ranks)
+        lo, hi = float(sample[ranks[0]]), float(sample[ranks[1]])
         hi = max(hi, lo + 1.0)  # a flat frame maps to black rather than dividing by zero
     else:
         try:
