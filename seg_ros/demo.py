@@ -51,6 +51,11 @@ def choose_network(network: str) -> ModelSpec:
         return spec
 
 
+def _plain(value: object) -> object:
+    """JSON for numpy scalars (class statistics may carry them)."""
+    return value.item() if hasattr(value, "item") else str(value)
+
+
 def run_demo(shared: Path, output: Path, network: str = DEFAULT_NETWORK, alpha: float = DEFAULT_ALPHA) -> dict:
     """Segment the trail samples into ``output``; returns the JSON summary that is also written to stats.json."""
     images = sorted((shared / SAMPLES).glob("trail_*.jpg"), key=natural_key)
@@ -81,7 +86,7 @@ def run_demo(shared: Path, output: Path, network: str = DEFAULT_NETWORK, alpha: 
     summary = {"network": spec.name, "model": spec.source, "backend": segmenter.backend.name,
                "class_names": list(spec.class_names), "images": per_image, "timing_ms": timer.summary()}
     (output / "stats.txt").write_text("\n".join(text) + "\n", encoding="utf-8")
-    (output / "stats.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (output / "stats.json").write_text(json.dumps(summary, indent=2, default=_plain) + "\n", encoding="utf-8")
     print(f"demo: {len(images)} images segmented with {spec.name}; overlays, masks, legend.png, stats.txt and "
           f"stats.json in {output}")
     print(timer.format_table(f"stage timings (ms), backend {segmenter.backend.name}"))

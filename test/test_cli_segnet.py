@@ -252,3 +252,27 @@ def test_console_script_reports_model_error_without_traceback(small: Path, tmp_p
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "fcn-resnet18-deepscene" in proc.stderr
+
+
+def test_offline_demo_falls_back_and_writes_results(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """make demo: without the DeepScene network it says so once and uses ESPNet-CamVid from the shared models."""
+    import json
+
+    from seg_ros.demo import main as demo_main
+
+    assert demo_main(["--shared", str(SHARED), "--output", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    assert sum("fcn-resnet18-deepscene is unavailable" in line for line in out.splitlines()) == 1
+    assert "espnet-camvid-480x360" in out and "network" in out
+    trails = sorted(p.stem for p in IMAGES.glob("trail_*.jpg"))
+    demo = tmp_path / "demo"
+    assert sorted(p.stem for p in (demo / "overlay").iterdir()) == trails
+    assert sorted(p.stem for p in (demo / "mask").iterdir()) == trails
+    assert read_rgb(demo / "legend.png").size > 0 and (demo / "stats.txt").read_text().strip()
+    summary = json.loads((demo / "stats.json").read_text())
+    assert summary["network"] == "espnet-camvid-480x360" and len(summary["images"]) == len(trails)
+    for stats in summary["images"].values():  # every cell of the 480x360 class map is counted once
+        assert sum(s["pixels"] for s in stats) == 480 * 360
+        assert sum(s["fraction"] for s in stats) == pytest.approx(1.0)
+    mask = read_rgb(demo / "mask" / "trail_0.png")
+    assert mask.shape == read_rgb(IMAGES / "trail_0.jpg").shape
