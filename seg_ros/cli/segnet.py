@@ -107,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
             sink.close()
     if args.timing:
         print(segmenter.timer.format_table(f"stage timings (ms), {done} frame(s), backend {segmenter.backend.name}"))
-    if sink is not None:
-        print(f"segnet: {done} frame(s) segmented with {spec.name}; output: {args.output}")
+    where = f"output: {args.output}" if sink is not None else "no OUTPUT given, nothing written"
+    print(f"segnet: {done} frame(s) segmented with {spec.name} ({segmenter.backend.name}); {where}")
     if failures:
         print(f"segnet: {len(failures)} input(s) failed:", file=sys.stderr)
         for where, why in failures:
