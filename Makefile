@@ -14,7 +14,9 @@ export SEG_ROS_SHARED := $(SHARED)
 
 .PHONY: venv test demo bench lint clean
 
-venv: $(STAMP)
+IFACE_STAMP := $(VENV)/.interfaces
+
+venv: $(STAMP) $(IFACE_STAMP)
 
 $(STAMP): requirements.txt setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +24,11 @@ $(STAMP): requirements.txt setup.py
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
+
+# msg/*.msg -> seg_ros.msg in the venv prefix, with the package's own CMakeLists.txt (see tools/build_interfaces.sh)
+$(IFACE_STAMP): $(STAMP) CMakeLists.txt package.xml setup.py $(wildcard msg/*.msg) tools/build_interfaces.sh
+	bash tools/build_interfaces.sh $(VENV)
+	touch $(IFACE_STAMP)
 
 test: venv
 	$(PY) -m pytest -q test
