@@ -1,0 +1,318 @@
+"""Traversability grid: class map (or class scores) → robot-centric nav_msgs/OccupancyGrid values, and trail heading.
+
+Layout exactly as nav_msgs/OccupancyGrid: ``info.origin`` is the outer corner of cell (0, 0) in the base
+frame (identity orientation), column index runs along +x, row index along +y, ``data[row * width + col]``.
+Values: 0 free .. 100 lethal, -1 unknown (outside the camera view, beyond ``max_range``, or a class whose cost
+is -1 such as sky). :class:`TraversabilityMapper` is the one entry point the node uses; the projection
+table is rebuilt only when the camera, the extrinsics, the class-map size or the grid change.
+
+Several classes in one cell: each cell is sampled at its centre (one sample). With ``samples_per_cell`` = k
+the cell is sampled on a k x k lattice and gets the *highest* cost among its known samples (conservative for
+navigation); it is unknown only when no sample is known.
+"""
+
+from __future__ import annotations
+
+import array
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from seg_ros.camera_model import CameraModel
+from seg_ros.classify import class_map_from_logits
+from seg_ros.errors import SegRosError
+from seg_ros.ground_projection import Extrinsics, ProjectionTable
+from seg_ros.trail_heading import Heading, HeadingParams, estimate_heading
+
+UNKNOWN = -1
+FREE = 0
+LETHAL = 100
+UNKNOWN_CLASS = 255  # class id of cells no ray reaches (class maps are uint8; models have < 255 classes)
+
+# DeepScene (Freiburg Forest) defaults; names match case-insensitively. -1 = ignore (unknown in the grid).
+DEFAULT_CLASS_COSTS: dict[str, int] = {"trail": 0, "grass": 30, "vegetation": 100, "obstacle": 100, "sky": -1}
+
+
+class GridConfigError(SegRosError):
+    """Grid geometry or class-cost parameters are invalid."""
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """Robot-centric grid in the base frame. ``width`` cells along x (forward), ``height`` cells along y.
+
+    The grid starts ``x_offset`` metres behind the base origin and is centred laterally; cells farther than
+    ``max_range`` from the base origin are unknown (0 = no limit). The ground is the plane ``z = ground_z``.
+    """
+
+    resolution: float = 0.05
+    width: int = 200
+    height: int = 200
+    x_offset: float = 0.0
+    max_range: float = 10.0
+    ground_z: float = 0.0
+    samples_per_cell: int = 1
+
+    def __post_init__(self) -> None:
+        if not (self.resolution > 0 and math.isfinite(self.resolution)):
+            raise GridConfigError(f"grid resolution must be > 0, got {self.resolution}")
+        if self.width <= 0 or self.height <= 0:
+            raise GridConfigError(f"grid size must be positive, got {self.width}x{self.height} cells")
+        if self.width * self.height > 4_000_000:
+            raise GridConfigError(f"grid of {self.width}x{self.height} cells is too large (limit 4M cells)")
+        if self.max_range < 0 or not math.isfinite(self.x_offset):
+            raise GridConfigError("max_range must be >= 0 and x_offset finite")
+        if not 1 <= self.samples_per_cell <= 8:
+            raise GridConfigError(f"samples_per_cell must be within 1..8, got {self.samples_per_cell}")
+
+    @classmethod
+    def from_range(cls, length: float, lateral: float, resolution: float = 0.05, **kwargs: Any) -> GridSpec:
+        """Grid covering ``length`` metres along x and ``lateral`` metres along y."""
+        if length <= 0 or lateral <= 0:
+            raise GridConfigError(f"grid extent must be positive, got {length} x {lateral} m")
+        return cls(resolution, int(math.ceil(length / resolution - 1e-9)), int(math.ceil(lateral / resolution - 1e-9)),
+                   **kwargs)
+
+    @property
+    def origin(self) -> tuple[float, float]:
+        """(x, y) of the outer corner of cell (row 0, col 0)."""
+        return -self.x_offset, -0.5 * self.height * self.resolution
+
+    def cell_centres(self) -> tuple[np.ndarray, np.ndarray]:
+        """x of each column (width,) and y of each row (height,)."""
+        ox, oy = self.origin
+        xs = ox + (np.arange(self.width) + 0.5) * self.resolution
+        ys = oy + (np.arange(self.height) + 0.5) * self.resolution
+        return xs, ys
+
+    def sample_points(self) -> np.ndarray:
+        """(k*k, height*width, 2) sample positions: a k x k lattice inside each cell, cells row-major."""
+        xs, ys = self.cell_centres()
+        k = self.samples_per_cell
+        offsets = ((np.arange(k) + 0.5) / k - 0.5) * self.resolution
+        gx, gy = np.meshgrid(xs, ys)  # (height, width)
+        pts = [np.stack([gx + dx, gy + dy], axis=-1).reshape(-1, 2) for dy in offsets for dx in offsets]
+        return np.stack(pts)
+
+
+def parse_class_costs(costs: Mapping[str, int] | Sequence[str]) -> dict[str, int]:
+    """Class costs from a mapping or from ROS-parameter strings ``"name:cost"``; cost 0..100, or -1 = unknown."""
+    items: list[tuple[str, Any]]
+    if isinstance(costs, Mapping):
+        items = list(costs.items())
+    else:
+        items = []
+        for entry in costs:
+            name, sep, value = str(entry).rpartition(":")
+            if not sep or not name.strip():
+                raise GridConfigError(f"class cost {entry!r} must look like 'name:cost'")
+            items.append((name, value))
+    out: dict[str, int] = {}
+    for name, value in items:
+        try:
+            cost = int(str(value).strip())
+        except ValueError:
+            raise GridConfigError(f"class cost for {name!r} must be an integer, got {value!r}") from None
+        if not (cost == UNKNOWN or FREE <= cost <= LETHAL):
+            raise GridConfigError(f"class cost for {name!r} must be -1 or within 0..100, got {cost}")
+        out[str(name).strip().lower()] = cost
+    return out
+
+
+def cost_table(class_names: Sequence[str], costs: Mapping[str, int], default_cost: int = UNKNOWN) -> np.ndarray:
+    """(256,) int8 lookup class id → cost; classes not named get ``default_cost``, UNKNOWN_CLASS gets -1."""
+    if len(class_names) >= UNKNOWN_CLASS:
+        raise GridConfigError(f"{len(class_names)} classes: the grid supports at most {UNKNOWN_CLASS - 1}")
+    parsed = parse_class_costs(costs)
+    default = parse_class_costs({"default": default_cost})["default"]
+    lut = np.full(256, UNKNOWN, dtype=np.int8)
+    for i, name in enumerate(class_names):
+        lut[i] = parsed.get(name.strip().lower(), default)
+    return lut
+
+
+@dataclass
+class GridResult:
+    """One grid: ``values`` (height, width) int8 costs, ``classes`` (height, width) uint8 (UNKNOWN_CLASS = none)."""
+
+    values: np.ndarray
+    classes: np.ndarray
+    spec: GridSpec
+    stamp: Any = None
+
+    @property
+    def known(self) -> np.ndarray:
+        return self.classes != UNKNOWN_CLASS
+
+    def info_fields(self) -> dict:
+        """nav_msgs/MapMetaData fields (besides map_load_time, which is the image stamp)."""
+        ox, oy = self.spec.origin
+        return {"resolution": float(self.spec.resolution), "width": int(self.spec.width),
+                "height": int(self.spec.height), "origin_position": (float(ox), float(oy), float(self.spec.ground_z)),
+                "origin_orientation": (0.0, 0.0, 0.0, 1.0)}
+
+    def data(self) -> array.array:
+        """Row-major int8 cells for ``OccupancyGrid.data`` (an array.array assigns in microseconds)."""
+        return array.array("b", np.ascontiguousarray(self.values, dtype=np.int8).tobytes())
+
+
+class _Tables:
+    """Projection of one grid into one class-map size, compacted to the samples that land in the image."""
+
+    def __init__(self, table: ProjectionTable, in_range: np.ndarray, samples: int, cells: int) -> None:
+        valid = table.valid & in_range
+        self.samples, self.cells = samples, cells
+        self.valid = valid.reshape(samples, cells)
+        keep = np.flatnonzero(valid)
+        self.sample_ids = keep  # flat index s * cells + cell
+        self.pixels = table.nearest[keep]
+        self.corners = np.ascontiguousarray(table.corners[keep].T)  # (4, K); row 0 = top-left pixel
+        self.weights = np.ascontiguousarray(table.weights[keep].T)  # (4, K)
+
+
+class TraversabilityMapper:
+    """Class maps → traversability grids and trail headings for one camera.
+
+    Feed ``update_camera`` / ``update_extrinsics`` every frame if convenient: unchanged values (within
+    ``extrinsics_tolerance``) keep the cached projection table. Not thread-safe: call from one thread.
+    """
+
+    def __init__(self, class_names: Sequence[str], grid: GridSpec | None = None,
+                 class_costs: Mapping[str, int] | Sequence[str] | None = None, default_cost: int = UNKNOWN,
+                 trail_class: str | None = "trail", ignore_class: int | None = None,
+                 heading: HeadingParams | None = None, extrinsics_tolerance: float = 1e-6) -> None:
+        self.class_names = tuple(class_names)
+        self.grid = grid or GridSpec()
+        costs = DEFAULT_CLASS_COSTS if class_costs is None else class_costs
+        self.costs = parse_class_costs(costs)
+        self.lut = cost_table(self.class_names, self.costs, default_cost)
+        lowered = [n.strip().lower() for n in self.class_names]
+        self.unused_cost_names = sorted(set(self.costs) - set(lowered))  # for the node to warn about once
+        self.trail_id = lowered.index(trail_class.lower()) if trail_class and trail_class.lower() in lowered else None
+        self.ignore_class = ignore_class
+        self.heading_params = heading or HeadingParams()
+        self.extrinsics_tolerance = extrinsics_tolerance
+        self.camera: CameraModel | None = None
+        self.extrinsics: Extrinsics | None = None
+        self.table_builds = 0
+        self._tables: _Tables | None = None
+        self._tables_key: tuple | None = None
+        xs, ys = self.grid.cell_centres()
+        self._xs, self._ys = xs, ys
+        samples = self.grid.sample_points()
+        self._sample_points = samples.reshape(-1, 2)
+        self._in_range = (np.hypot(self._sample_points[:, 0], self._sample_points[:, 1]) <= self.grid.max_range
+                          if self.grid.max_range > 0 else np.ones(self._sample_points.shape[0], dtype=bool))
+
+    # ---- inputs -------------------------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self.camera is not None and self.extrinsics is not None
+
+    def update_camera(self, camera: CameraModel) -> bool:
+        """Set the intrinsics; True when they changed (the table will be rebuilt on the next build)."""
+        if camera == self.camera:
+            return False
+        self.camera = camera
+        return True
+
+    def update_camera_info(self, info: Any, rectified: bool = False) -> bool:
+        """Set the intrinsics from a sensor_msgs/CameraInfo-like object (raises CameraModelError)."""
+        return self.update_camera(CameraModel.from_msg(info, rectified))
+
+    def update_extrinsics(self, extrinsics: Extrinsics | np.ndarray | tuple[np.ndarray, np.ndarray]) -> bool:
+        """Set the camera pose base ← optical (an Extrinsics, a 4x4 matrix or (R, t)); True when it changed."""
+        if not isinstance(extrinsics, Extrinsics):
+            if isinstance(extrinsics, tuple):
+                extrinsics = Extrinsics(*extrinsics)
+            else:
+                extrinsics = Extrinsics.from_matrix(np.asarray(extrinsics))
+        if extrinsics.close_to(self.extrinsics, self.extrinsics_tolerance):
+            return False
+        self.extrinsics = extrinsics
+        return True
+
+    def _tables_for(self, map_size: tuple[int, int]) -> _Tables:
+        if self.camera is None or self.extrinsics is None:
+            raise SegRosError("the traversability grid needs camera intrinsics and extrinsics first")
+        key = (self.camera.key, id(self.extrinsics), map_size)
+        if self._tables is None or key != self._tables_key:
+            table = ProjectionTable.build(self.camera, self.extrinsics, self._sample_points, map_size,
+                                          self.grid.ground_z)
+            self._tables = _Tables(table, self._in_range, self.grid.samples_per_cell,
+                                   self.grid.width * self.grid.height)
+            self._tables_key = key
+            self.table_builds += 1
+        return self._tables
+
+    # ---- outputs ------------------------------------------------------------------------------------------
+    def build(self, class_map: np.ndarray | None = None, *, scores: np.ndarray | None = None,
+              stamp: Any = None) -> GridResult:
+        """Grid from a (h, w) class map (nearest sample per cell) or (C, h, w) scores (bilinear per cell, argmax).
+
+        The class map / scores must cover the whole camera image (any resolution: the network's output grid
+        or full size). Scores are the better input for coarse networks: interpolating them per cell keeps far
+        cells from inheriting one coarse cell's class as a block.
+        """
+        if (class_map is None) == (scores is None):
+            raise ValueError("pass exactly one of class_map or scores")
+        source = class_map if class_map is not None else scores
+        if source.ndim == 4 and source.shape[0] == 1:
+            source = source[0]
+        expected = 2 if class_map is not None else 3
+        if source.ndim != expected:
+            raise ValueError(f"expected a {'(h, w) class map' if expected == 2 else '(C, h, w) score array'}, "
+                             f"got shape {source.shape}")
+        height, width = source.shape[-2:]
+        t = self._tables_for((int(width), int(height)))
+        if class_map is not None:
+            sample_classes = np.ascontiguousarray(class_map).reshape(-1)[t.pixels]
+        else:
+            sample_classes = self._interpolated_classes(source, t)
+        n_cells = t.cells
+        if t.samples == 1:
+            classes = np.full(n_cells, UNKNOWN_CLASS, dtype=np.uint8)
+            classes[t.sample_ids] = sample_classes
+        else:
+            per_sample = np.full(t.samples * n_cells, UNKNOWN_CLASS, dtype=np.uint8)
+            per_sample[t.sample_ids] = sample_classes
+            per_sample = per_sample.reshape(t.samples, n_cells)
+            # int16 so unknown (-1) ranks below free (0): a cell takes its highest known cost.
+            best = np.argmax(self.lut.astype(np.int16)[per_sample] + np.where(per_sample == UNKNOWN_CLASS, -1000, 0),
+                             axis=0)
+            classes = per_sample[best, np.arange(n_cells)]
+        shape = (self.grid.height, self.grid.width)
+        return GridResult(self.lut[classes].reshape(shape), classes.reshape(shape), self.grid, stamp)
+
+    def _interpolated_classes(self, scores: np.ndarray, t: _Tables) -> np.ndarray:
+        """Argmax of bilinearly interpolated scores at each valid sample.
+
+        Exact shortcut: where the four surrounding score pixels share one argmax class, every convex
+        combination of them has that argmax too, so only samples between pixels of different classes are
+        interpolated.
+        """
+        cmap = class_map_from_logits(scores, self.ignore_class)
+        pad = np.pad(cmap, ((0, 1), (0, 1)), mode="edge")
+        top_left = pad[:-1, :-1]
+        uniform = ((top_left == pad[:-1, 1:]) & (top_left == pad[1:, :-1]) & (top_left == pad[1:, 1:])).reshape(-1)
+        classes = cmap.reshape(-1)[t.corners[0]]
+        mixed = np.flatnonzero(~uniform[t.corners[0]])
+        if mixed.size:
+            flat = scores.reshape(scores.shape[0], -1)
+            acc = np.take(flat, t.corners[0, mixed], axis=1) * t.weights[0, mixed]
+            for j in range(1, 4):
+                acc += np.take(flat, t.corners[j, mixed], axis=1) * t.weights[j, mixed]
+            if self.ignore_class is not None and 0 <= self.ignore_class < acc.shape[0] and acc.shape[0] > 1:
+                acc[self.ignore_class] = -np.inf
+            classes[mixed] = np.argmax(acc, axis=0)
+        return classes
+
+    def trail_heading(self, result: GridResult) -> Heading:
+        """Trail heading from a built grid; confidence 0 when the model has no trail class or none is seen."""
+        if self.trail_id is None:
+            return Heading()
+        return estimate_heading(result.classes == self.trail_id, result.known, self._xs, self._ys,
+                                self.heading_params)
