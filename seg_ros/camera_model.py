@@ -200,8 +200,9 @@ class CameraModel:
         if self.distortion_model == "equidistant":
             out = cv2.fisheye.undistortPoints(pix, self.K, self.D)
         else:
-            out = cv2.undistortPoints(pix, self.K, self.D,
-                                      criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-10))
+            # undistortPoints with an explicit iteration budget (its default of 5 is coarse for strong lenses)
+            out = cv2.undistortPointsIter(pix, self.K, self.D, None, None,
+                                          (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-10))
         return out.reshape(-1, 2)
 
     def pixel_rays(self, uv: np.ndarray) -> np.ndarray:
