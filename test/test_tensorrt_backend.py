@@ -11,18 +11,17 @@ import threading
 
 import numpy as np
 import pytest
-from trt_standin import standin  # noqa: F401 - pytest fixture
+from trt_standin import standin, write_tiny_model  # noqa: F401 - standin is a pytest fixture
 
 from seg_ros.backends.tensorrt_backend import TensorRTBackend, build_engine
 from seg_ros.engine_cache import sidecar_path
 from seg_ros.errors import BackendError, ModelError
 from seg_ros.registry import resolve_model
-from seg_ros.synthetic import write_model_dir
 
 
 @pytest.fixture
 def spec(tmp_path):
-    return resolve_model(str(write_model_dir(tmp_path / "model", (64, 32), 3)))
+    return resolve_model(str(write_tiny_model(tmp_path / "model", (64, 32), 3)))
 
 
 @pytest.fixture
@@ -106,7 +105,7 @@ def test_key_change_rebuilds_with_one_line_naming_it(standin, spec, cache, caplo
 def test_changed_onnx_rebuilds(standin, spec, cache, caplog):  # noqa: F811
     standin()
     TensorRTBackend(spec, cache_dir=cache)
-    write_model_dir(spec.onnx_path.parent, (64, 32), 3, seed=7)  # new weights, same name and shape
+    write_tiny_model(spec.onnx_path.parent, (64, 32), 3, seed=7)  # new weights, same name and shape
     caplog.set_level(logging.INFO, "seg_ros")
     s = standin()
     TensorRTBackend(spec, cache_dir=cache)
@@ -120,7 +119,7 @@ def test_precision_and_size_have_their_own_engines(standin, spec, cache, tmp_pat
     s = standin()
     TensorRTBackend(spec, precision="fp32", cache_dir=cache)
     assert len(s.called("build_serialized_network")) == 1
-    other = resolve_model(str(write_model_dir(tmp_path / "model2" / "model", (96, 64), 3)))
+    other = resolve_model(str(write_tiny_model(tmp_path / "model2" / "model", (96, 64), 3)))
     TensorRTBackend(other, cache_dir=cache)
     assert sorted(p.name for p in cache.glob("*.engine")) == [
         "model-64x32-fp16.engine", "model-64x32-fp32.engine", "model-96x64-fp16.engine"]

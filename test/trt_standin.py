@@ -14,6 +14,7 @@ import json
 import sys
 import types
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -186,7 +187,7 @@ def _tensorrt(s: Standin) -> types.ModuleType:
             return json.dumps(desc).encode()
 
     class Context:
-        def __init__(self, engine: "Engine") -> None:
+        def __init__(self, engine: Engine) -> None:
             self.engine, self.addresses = engine, {}
 
         def set_tensor_address(self, name: str, ptr: int) -> bool:
@@ -371,6 +372,29 @@ def _pycuda(s: Standin) -> tuple[types.ModuleType, types.ModuleType]:
     package = types.ModuleType("pycuda")
     package.driver = driver
     return package, driver
+
+
+def write_tiny_model(folder: Path, input_size: tuple[int, int] = (64, 32), num_classes: int = 3,
+                     seed: int = 0) -> Path:
+    """A model folder with a one-convolution ONNX (input_0 [1,3,H,W] -> output_0 [1,C,H/32,W/32]): cheap to write."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    width, height = input_size
+    weights = np.random.default_rng(seed).standard_normal((num_classes, 3, 32, 32)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["input_0", "w"], ["output_0"], kernel_shape=[32, 32], strides=[32, 32])],
+        "tiny", [helper.make_tensor_value_info("input_0", TensorProto.FLOAT, [1, 3, height, width])],
+        [helper.make_tensor_value_info("output_0", TensorProto.FLOAT, [1, num_classes, height // 32, width // 32])],
+        [numpy_helper.from_array(weights, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(folder / "tiny.onnx"))
+    (folder / "classes.txt").write_text("".join(f"class_{i}\n" for i in range(num_classes)))
+    (folder / "colors.txt").write_text("".join(f"{i} {i} {i}\n" for i in range(num_classes)))
+    return folder
 
 
 @pytest.fixture
