@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
                                                      (576, 320), 5)))
         backend = TensorRTBackend(spec, precision=args.precision, cache_dir=args.cache_dir)
         build = backend.build
-        print(f"engine: {build.path} ({'built in %.1f s' % build.seconds if build.built else 'from cache'})")
+        origin = f"built in {build.seconds:.1f} s" if build.built else "from cache"
+        print(f"engine: {build.path} ({origin})")
         print(f"GPU {build.key.gpu_name} (sm {build.key.compute_capability}), TensorRT {build.key.tensorrt_version}")
         fps, median = time_backend(backend, args.iterations, args.warmup)
         _, _, height, width = backend.input_shape
