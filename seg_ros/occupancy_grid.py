@@ -242,7 +242,7 @@ class TraversabilityMapper:
         if self._tables is None or key != self._tables_key:
             table = ProjectionTable.build(self.camera, self.extrinsics, self._sample_points, map_size,
                                           self.grid.ground_z)
-            self._tables = _Tables(table, self._in_range, self.grid.samples_per_cell,
+            self._tables = _Tables(table, self._in_range, self.grid.samples_per_cell ** 2,
                                    self.grid.width * self.grid.height)
             self._tables_key = key
             self.table_builds += 1
