@@ -9,6 +9,7 @@ resize plus one or two saturating 8-bit passes instead of a per-class loop over 
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,32 +83,45 @@ def _segnet_weights(coords: np.ndarray, out_len: int, grid_len: int) -> np.ndarr
     b = np.maximum(coords / out_len * grid_len - 0.5, 0.0)
     i1 = np.minimum(b.astype(np.intp), grid_len - 1)
     i2 = np.minimum(i1 + 1, grid_len - 1)
-    frac = np.clip(b - i1, 0.0, 1.0)
+    frac = np.where(i2 > i1, b - i1, 0.0)
     weights = np.zeros((len(coords), grid_len))
     rows = np.arange(len(coords))
-    np.add.at(weights, (rows, i1), 1.0 - frac)
-    np.add.at(weights, (rows, i2), frac)
+    weights[rows, i1] = 1.0 - frac
+    weights[rows, i2] += frac
     return weights
 
 
-def _linear_samples(grid_len: int, out_len: int) -> tuple[int, np.ndarray]:
-    """Intermediate length and segNet weights at the output coordinates OpenCV's resize samples it from."""
+@functools.lru_cache(maxsize=64)
+def _linear_samples(grid_len: int, out_len: int) -> np.ndarray:
+    """segNet weights at the output coordinates from which OpenCV's resize samples the intermediate image."""
     n = min(out_len, grid_len * _SUBDIVISIONS)
     coords = (np.arange(n) + 0.5) * (out_len / n) - 0.5
-    return n, _segnet_weights(coords, out_len, grid_len)
+    weights = _segnet_weights(coords, out_len, grid_len)
+    weights.setflags(write=False)
+    return weights
+
+
+def _intermediate(small: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """segNet's linear filter of the (h,w,C) cell values sampled on the intermediate grid, float64."""
+    wy = _linear_samples(small.shape[0], size[1])
+    wx = _linear_samples(small.shape[1], size[0])
+    rows = (wy @ small.reshape(small.shape[0], -1)).reshape(len(wy), small.shape[1], small.shape[2])
+    return (rows.transpose(0, 2, 1) @ wx.T).transpose(0, 2, 1)
 
 
 def _field(small: np.ndarray, size: tuple[int, int], filter_mode: str, dst: np.ndarray) -> np.ndarray:
     """Per-cell values (h,w,C) → full-size (H,W,C) image filtered as segNet does, written into ``dst``."""
-    width, height = size
     if filter_mode == "point":
         # INTER_NEAREST takes cell floor(x*w/W): segNet's point filter.
-        return cv2.resize(small, size, dst=dst, interpolation=cv2.INTER_NEAREST)
-    _, wy = _linear_samples(small.shape[0], height)
-    _, wx = _linear_samples(small.shape[1], width)
-    inter = np.einsum("yi,ijc,xj->yxc", wy, small.astype(np.float64), wx, optimize=True)
-    inter = inter.astype(dst.dtype) if dst.dtype == np.float32 else np.clip(np.rint(inter), 0, 255).astype(dst.dtype)
-    return cv2.resize(inter, size, dst=dst, interpolation=cv2.INTER_LINEAR)
+        return cv2.resize(_as_dtype(small, dst.dtype), size, dst=dst, interpolation=cv2.INTER_NEAREST)
+    inter = _intermediate(small.astype(np.float64), size)
+    return cv2.resize(_as_dtype(inter, dst.dtype), size, dst=dst, interpolation=cv2.INTER_LINEAR)
+
+
+def _as_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if np.dtype(dtype) == np.uint8:
+        return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(values, dtype=dtype)
 
 
 def render_mask(class_map: np.ndarray, colors: np.ndarray, size: tuple[int, int],
@@ -159,10 +173,7 @@ def _premultiplied(rgba: np.ndarray, size: tuple[int, int], filter_mode: str, ds
     if filter_mode == "point":
         small = rgba[..., :3] * (rgba[..., 3:] / 255.0) + _TRUNCATE
         return cv2.resize(small.astype(np.float32), size, dst=dst, interpolation=cv2.INTER_NEAREST)
-    width, height = size
-    _, wy = _linear_samples(rgba.shape[0], height)
-    _, wx = _linear_samples(rgba.shape[1], width)
-    inter = np.einsum("yi,ijc,xj->yxc", wy, rgba.astype(np.float64), wx, optimize=True)
+    inter = _intermediate(rgba.astype(np.float64), size)
     small = inter[..., :3] * (inter[..., 3:] / 255.0) + _TRUNCATE
     return cv2.resize(small.astype(np.float32), size, dst=dst, interpolation=cv2.INTER_LINEAR)
 
