@@ -45,7 +45,7 @@ class Heading:
     left: float = 0.0
     straight: float = 0.0
     right: float = 0.0
-    centreline: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # (n, 2) band centres, for display
+    centreline: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)), compare=False)  # (n, 2), for display
 
     @property
     def valid(self) -> bool:
