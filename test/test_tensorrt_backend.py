@@ -320,3 +320,28 @@ def test_cache_dir_from_environment(standin, spec, tmp_path, monkeypatch):  # no
     standin()
     result = build_engine(spec)
     assert result.path == tmp_path / "env-engines" / "model-64x32-fp16.engine" and result.path.is_file()
+
+
+def test_build_engine_cli_reports_time_and_path(standin, spec, cache, capsys):  # noqa: F811
+    from seg_ros.cli.build_engine import main
+
+    standin()
+    folder = str(spec.onnx_path.parent)
+    assert main([folder, "--precision", "fp32", "--workspace", "64", "--cache-dir", str(cache)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("built fp32 engine for model in ") and str(cache / "model-64x32-fp32.engine") in out
+    assert main([folder, "--precision", "fp32", "--cache-dir", str(cache)]) == 0
+    assert "is up to date" in capsys.readouterr().out
+
+
+def test_build_engine_cli_without_tensorrt(spec, monkeypatch, capsys):
+    import sys
+
+    from seg_ros.cli.build_engine import main
+
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    assert main([str(spec.onnx_path.parent)]) == 2
+    assert "TensorRT cannot run on this machine: tensorrt is not importable" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([str(spec.onnx_path.parent), "--precision", "int8"])
+    assert "--precision int8 needs --calibration DIR" in capsys.readouterr().err
