@@ -21,8 +21,8 @@ import numpy as np
 from seg_ros.backends import BACKENDS
 from seg_ros.errors import SegRosError
 from seg_ros.evaluation import Scores, confusion_matrix, row_normalised, scores_from_confusion
+from seg_ros.media import MediaError, list_images, read_image
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp")
 DEFAULT_IGNORE_INDEX = 255
 
 Pair = tuple[Path, Path]
@@ -57,11 +57,9 @@ def pairs_from_folders(images: Path, labels: Path) -> tuple[list[Pair], list[Pat
     for folder in (images, labels):
         if not Path(folder).is_dir():
             raise DatasetError(f"folder {folder} does not exist")
-    label_by_stem = {p.stem: p for p in sorted(Path(labels).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+    label_by_stem = {p.stem: p for p in list_images(Path(labels))}
     pairs, unlabelled = [], []
-    for image in sorted(Path(images).iterdir()):
-        if image.suffix.lower() not in IMAGE_SUFFIXES:
-            continue
+    for image in list_images(Path(images)):
         if image.stem in label_by_stem:
             pairs.append((image, label_by_stem[image.stem]))
         else:
@@ -83,16 +81,12 @@ def read_label(path: Path) -> np.ndarray:
     return label
 
 
-def read_image_rgb(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"cannot read image {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def pair_confusion(segmenter, image_path: Path, label_path: Path, ignore_index: int) -> np.ndarray:
-    """Confusion matrix of one image/label pair, compared at the label's resolution."""
-    image = read_image_rgb(image_path)
+    """Confusion matrix of one image/label pair, compared at the label's resolution.
+
+    Raises ValueError or MediaError for a pair that cannot be scored (unreadable, sizes differ, bad label ids).
+    """
+    image = read_image(image_path)
     label = read_label(label_path)
     if label.shape[:2] != image.shape[:2]:
         raise ValueError(f"label {label_path} is {label.shape[1]}x{label.shape[0]} but image {image_path} is "
@@ -157,23 +151,23 @@ def plot_results(path: Path, title: str, class_names: tuple[str, ...], confusion
     import matplotlib.pyplot as plt
 
     rows = [k for k in range(len(class_names)) if k != ignore_index]
-    norm = row_normalised(confusion)[rows]
+    norm = row_normalised(confusion)[rows] * 100.0
     k_all = len(class_names)
     fig, (ax_cm, ax_iou) = plt.subplots(1, 2, figsize=(8 + 0.55 * k_all, 1.5 + 0.5 * len(rows)),
                                         gridspec_kw={"width_ratios": [k_all, 0.45 * k_all + 3]})
-    image = ax_cm.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0, aspect="equal")
+    image = ax_cm.imshow(norm, cmap="Blues", vmin=0.0, vmax=100.0, aspect="equal")
     if k_all <= 30:
         for i in range(len(rows)):
             for j in range(k_all):
-                if norm[i, j] >= 0.005:
-                    ax_cm.text(j, i, f"{100 * norm[i, j]:.0f}", ha="center", va="center", fontsize=7,
-                               color="white" if norm[i, j] > 0.5 else "black")
+                if norm[i, j] >= 0.5:
+                    ax_cm.text(j, i, f"{norm[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                               color="white" if norm[i, j] > 50 else "black")
     ax_cm.set_xticks(range(k_all), class_names, rotation=60, ha="right", fontsize=8)
     ax_cm.set_yticks(range(len(rows)), [class_names[k] for k in rows], fontsize=8)
     ax_cm.set_xlabel("predicted class")
     ax_cm.set_ylabel("label class")
     ax_cm.set_title("confusion matrix (% of each label row)", fontsize=10)
-    fig.colorbar(image, ax=ax_cm, fraction=0.046, pad=0.04)
+    fig.colorbar(image, ax=ax_cm, fraction=0.046, pad=0.04, label="% of label row")
 
     iou = np.nan_to_num(scores.class_iou[rows], nan=0.0) * 100.0
     y = np.arange(len(rows))
@@ -258,7 +252,7 @@ def _run(args: argparse.Namespace) -> int:
         try:
             confusion += pair_confusion(segmenter, image_path, label_path, ignore_index)
             evaluated += 1
-        except ValueError as exc:
+        except (ValueError, MediaError) as exc:
             skipped.append(str(exc))
             tqdm.write(f"segnet-eval: skipped: {exc}", file=sys.stderr)
     if evaluated == 0:
