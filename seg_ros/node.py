@@ -1,0 +1,355 @@
+"""segnet_node: the ROS 2 segmentation node (thin adapter over the pure Segmenter / render modules).
+
+Threads: the executor thread only stores incoming images in a one-slot ``LatestFrame`` (latest frame wins);
+the *segment* worker converts, runs the network and hands the result to the *output* worker through a second
+one-slot holder, so rendering and publishing frame N overlap with inference of frame N+1. Per-frame outputs are
+a list of ``FrameOutput`` (publisher + message builder): an output is built only when it is enabled and has a
+subscriber, so nothing is rendered for nobody.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.publisher import Publisher
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.time import Time
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+
+from seg_ros import render
+from seg_ros.errors import ModelError, SegRosError
+from seg_ros.image_conversion import ImageConversionError, compressed_to_rgb, fill_image_msg, image_msg_to_rgb
+from seg_ros.latest_frame import LatestFrame
+from seg_ros.node_params import (
+    NodeSettings,
+    RenderSettings,
+    current_render_settings,
+    declare_parameters,
+    read_settings,
+    updated_render_settings,
+)
+from seg_ros.registry import resolve_model
+from seg_ros.segmenter import Segmentation, Segmenter
+
+WARN_THROTTLE_S = 5.0
+# Sensor data (best effort, volatile) with depth 1: a queue would only hold stale frames. Overridable from YAML
+# (qos_overrides./image.subscription.*) through QoSOverridingOptions.
+INPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
+                       durability=DurabilityPolicy.VOLATILE)
+OUTPUT_QOS = QoSProfile(depth=1)  # reliable, volatile: a late consumer gets the next frame, not a backlog
+
+
+@dataclass
+class FrameResult:
+    """One segmented frame on its way through the outputs."""
+
+    header: Header
+    image_rgb: np.ndarray
+    segmentation: Segmentation
+    timings: dict[str, float]  # ms of this frame's stages (preprocess, network, postprocess, render)
+    latency_ms: float  # input stamp -> class map ready
+    settings: RenderSettings
+    cache: dict[str, Any] = field(default_factory=dict)  # shared intermediate results (resized maps, colours)
+
+
+@dataclass
+class FrameOutput:
+    """A per-frame output: built and published only when ``enabled()`` and someone subscribes."""
+
+    name: str
+    publisher: Publisher
+    build: Callable[[FrameResult], Any]  # returns the message, or None to skip this frame
+    enabled: Callable[[], bool] = lambda: True
+
+    def active(self) -> bool:
+        return self.enabled() and self.publisher.get_subscription_count() > 0
+
+
+class SegNetNode(Node):
+    """Subscribes to camera images, segments the newest one, publishes masks, overlay, info and diagnostics."""
+
+    def __init__(self, node_name: str = "segnet", **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        declare_parameters(self)
+        self.settings: NodeSettings = read_settings(self)
+        self.render_settings: RenderSettings = current_render_settings(self)
+
+        if self.settings.model_is_path and not Path(self.settings.model).expanduser().exists():
+            raise ModelError(f"model_path {self.settings.model} does not exist")
+        spec = resolve_model(self.settings.model)
+        self.segmenter = Segmenter(spec, self.settings.backend, self.settings.threads, self.settings.ignore_class)
+        self.spec = spec
+        self._colors_cache: tuple[float, np.ndarray] | None = None
+
+        self.frames_processed = 0
+        self.frames_rejected = 0
+        self.frames_failed = 0
+        self._latencies: deque[float] = deque(maxlen=1000)
+        self._warned: dict[str, float] = {}
+        self._stats_lock = threading.Lock()
+
+        self.outputs: list[FrameOutput] = []
+        self._create_outputs()
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self._input: LatestFrame[Any] = LatestFrame()
+        self._results: LatestFrame[FrameResult] = LatestFrame()
+        self._workers = [threading.Thread(target=self._segment_loop, name="segnet-segment", daemon=True),
+                         threading.Thread(target=self._output_loop, name="segnet-output", daemon=True)]
+        for worker in self._workers:
+            worker.start()
+
+        if self.settings.use_compressed:
+            topic, msg_type = "image/compressed", CompressedImage
+        else:
+            topic, msg_type = "image", Image
+        self.subscription = self.create_subscription(
+            msg_type, topic, self._input.put, INPUT_QOS,
+            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diag_last = (time.monotonic(), 0)
+        self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
+
+        grid_w, grid_h = self.segmenter.grid_size
+        in_w, in_h = self.segmenter.input_size
+        self.get_logger().info(
+            f"network {spec.name} ({self.segmenter.backend.name}, input {in_w}x{in_h}, grid {grid_w}x{grid_h}, "
+            f"{spec.num_classes} classes) from {spec.source}; subscribed to {self.subscription.topic_name}")
+
+    # ----------------------------------------------------------------- outputs
+    def _create_outputs(self) -> None:
+        s = self.settings
+        if s.publish_class_mask:
+            self.outputs.append(FrameOutput("class_mask", self.create_publisher(Image, "~/class_mask", OUTPUT_QOS),
+                                            self._build_class_mask))
+        if s.publish_color_mask:
+            self.outputs.append(FrameOutput("color_mask", self.create_publisher(Image, "~/color_mask", OUTPUT_QOS),
+                                            self._build_color_mask, lambda: self.render_settings.mask))
+        if s.publish_overlay:
+            self.outputs.append(FrameOutput("overlay", self.create_publisher(Image, "~/overlay", OUTPUT_QOS),
+                                            self._build_overlay, lambda: self.render_settings.overlay))
+        if s.publish_info:
+            try:
+                from seg_ros.msg import SegmentationInfo
+            except ImportError as exc:
+                self.get_logger().warning(f"~/info disabled: seg_ros/msg/SegmentationInfo is not built ({exc})")
+            else:
+                self._info_type = SegmentationInfo
+                # Last: it reports the render time of the outputs above.
+                self.outputs.append(FrameOutput("info", self.create_publisher(SegmentationInfo, "~/info", OUTPUT_QOS),
+                                                self._build_info))
+
+    def _size_for(self, resolution: str, frame: FrameResult) -> tuple[int, int]:
+        if resolution == "camera":
+            return frame.image_rgb.shape[1], frame.image_rgb.shape[0]
+        if resolution == "network_input":
+            return self.segmenter.input_size
+        return self.segmenter.grid_size
+
+    def _colors(self, alpha: float) -> np.ndarray:
+        cached = self._colors_cache
+        if cached is None or cached[0] != alpha:
+            cached = (alpha, self.spec.with_alpha(alpha).colors)
+            self._colors_cache = cached
+        return cached[1]
+
+    def _image_msg(self, frame: FrameResult, array: np.ndarray, encoding: str) -> Image:
+        msg = Image()
+        msg.header = frame.header
+        fill_image_msg(msg, array, encoding)
+        return msg
+
+    def _add_render_time(self, frame: FrameResult, start: float) -> None:
+        ms = (time.perf_counter() - start) * 1000.0
+        frame.timings["render"] = frame.timings.get("render", 0.0) + ms
+        self.segmenter.timer.add("render", ms)
+
+    def _build_class_mask(self, frame: FrameResult) -> Image:
+        class_map = frame.segmentation.class_map
+        width, height = self._size_for(self.settings.mask_resolution, frame)
+        if (width, height) != (class_map.shape[1], class_map.shape[0]):
+            class_map = cv2.resize(class_map, (width, height), interpolation=cv2.INTER_NEAREST)
+        return self._image_msg(frame, class_map, "mono8")
+
+    def _build_color_mask(self, frame: FrameResult) -> Image:
+        start = time.perf_counter()
+        mask = render.render_mask(frame.segmentation.class_map, self._colors(frame.settings.alpha),
+                                  size=self._size_for(self.settings.color_mask_resolution, frame),
+                                  filter_mode=frame.settings.filter_mode)
+        self._add_render_time(frame, start)
+        return self._image_msg(frame, mask, "rgb8")
+
+    def _build_overlay(self, frame: FrameResult) -> Image:
+        start = time.perf_counter()
+        overlay = render.render_overlay(frame.image_rgb, frame.segmentation.class_map,
+                                        self._colors(frame.settings.alpha), frame.settings.filter_mode)
+        self._add_render_time(frame, start)
+        return self._image_msg(frame, overlay, "rgb8")
+
+    def _build_info(self, frame: FrameResult) -> Any:
+        msg = self._info_type()
+        msg.header = frame.header
+        msg.network = self.spec.name
+        msg.backend = self.segmenter.backend.name
+        msg.class_names = list(self.spec.class_names)
+        stats = render.class_statistics(frame.segmentation.class_map, list(self.spec.class_names))
+        msg.class_fractions = [float(s.fraction) for s in stats]
+        msg.grid_height, msg.grid_width = (int(v) for v in frame.segmentation.class_map.shape)
+        msg.preprocess_ms = float(frame.timings.get("preprocess", 0.0))
+        msg.network_ms = float(frame.timings.get("network", 0.0))
+        msg.postprocess_ms = float(frame.timings.get("postprocess", 0.0))
+        msg.render_ms = float(frame.timings.get("render", 0.0))
+        msg.latency_ms = float(frame.latency_ms)
+        msg.frames_received, msg.frames_processed, msg.frames_dropped, msg.frames_rejected = self.counters()
+        return msg
+
+    # ----------------------------------------------------------------- workers
+    def counters(self) -> tuple[int, int, int, int]:
+        """(received, processed, dropped, rejected) since start."""
+        return self._input.received, self.frames_processed, self._input.dropped, self.frames_rejected
+
+    def _warn(self, text: str, error: bool = False) -> None:
+        """Log at most once per WARN_THROTTLE_S for each kind of problem (numbers do not make a new kind)."""
+        key = re.sub(r"\d+", "#", text)
+        now = time.monotonic()
+        if now - self._warned.get(key, -1e9) >= WARN_THROTTLE_S:
+            self._warned[key] = now
+            (self.get_logger().error if error else self.get_logger().warning)(text)
+
+    def _to_rgb(self, msg: Any) -> np.ndarray:
+        if isinstance(msg, CompressedImage):
+            return compressed_to_rgb(msg.format, msg.data)
+        return image_msg_to_rgb(msg, self.settings.mono16_range)
+
+    def _segment_loop(self) -> None:
+        while not self._input.closed:
+            msg = self._input.take(timeout=0.5)
+            if msg is None:
+                continue
+            try:
+                image_rgb = self._to_rgb(msg)
+            except ImageConversionError as exc:
+                with self._stats_lock:
+                    self.frames_rejected += 1
+                self._warn(f"frame rejected ({self.frames_rejected} so far): {exc}")
+                continue
+            try:
+                segmentation = self.segmenter.segment(image_rgb)
+            except Exception as exc:  # noqa: BLE001 - a failing frame must not stop the node
+                self.frames_failed += 1
+                self._warn(f"segmentation failed: {exc}", error=True)
+                continue
+            last = self.segmenter.timer.last
+            timings = {k: last.get(k, 0.0) for k in ("preprocess", "network", "postprocess")}
+            latency_ms = (self.get_clock().now() - Time.from_msg(msg.header.stamp)).nanoseconds / 1e6
+            with self._stats_lock:
+                self.frames_processed += 1
+                self._latencies.append(latency_ms)
+            self._results.put(FrameResult(msg.header, image_rgb, segmentation, timings, latency_ms,
+                                          self.render_settings))
+
+    def _output_loop(self) -> None:
+        while not self._results.closed:
+            frame = self._results.take(timeout=0.5)
+            if frame is None:
+                continue
+            for output in self.outputs:
+                try:
+                    if output.active():
+                        msg = output.build(frame)
+                        if msg is not None:
+                            output.publisher.publish(msg)
+                except Exception as exc:  # noqa: BLE001 - one output failing must not stop the others
+                    if not rclpy.ok(context=self.context):
+                        return
+                    self._warn(f"output {output.name} failed: {exc}", error=True)
+
+    # ----------------------------------------------------------------- parameters, diagnostics, shutdown
+    def _on_set_parameters(self, params: list) -> SetParametersResult:
+        try:
+            settings = updated_render_settings(self, params)
+        except SegRosError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        if settings is not None:
+            self.render_settings = settings
+        return SetParametersResult(successful=True)
+
+    def _publish_diagnostics(self) -> None:
+        now = time.monotonic()
+        received, processed, dropped, rejected = self.counters()
+        last_time, last_processed = self._diag_last
+        self._diag_last = (now, processed)
+        rate = (processed - last_processed) / max(now - last_time, 1e-6)
+        with self._stats_lock:
+            latencies = np.asarray(self._latencies, dtype=np.float64)
+            self._latencies.clear()
+        status = DiagnosticStatus(name=f"{self.get_name()}: semantic segmentation", hardware_id=self.spec.name)
+        if received == 0:
+            status.level, status.message = DiagnosticStatus.OK, "waiting for images"
+        elif rejected and latencies.size == 0:
+            status.level, status.message = DiagnosticStatus.WARN, "input frames are being rejected"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, f"{rate:.1f} Hz"
+        values = {"processing rate (Hz)": f"{rate:.2f}",
+                  "latency median (ms)": f"{np.median(latencies):.1f}" if latencies.size else "n/a",
+                  "latency max (ms)": f"{latencies.max():.1f}" if latencies.size else "n/a",
+                  "frames received": str(received), "frames processed": str(processed),
+                  "frames dropped": str(dropped), "frames rejected": str(rejected),
+                  "frames failed": str(self.frames_failed), "backend": self.segmenter.backend.name}
+        for stage, s in self.segmenter.timer.summary().items():
+            values[f"{stage} median (ms)"] = f"{s['median']:.2f}"
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(msg)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the workers (they finish the frame in hand) and wait for them."""
+        self._input.close()
+        self._results.close()
+        for worker in self._workers:
+            worker.join(timeout)
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    node: SegNetNode | None = None
+    code = 0
+    try:
+        node = SegNetNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except SegRosError as exc:
+        rclpy.logging.get_logger("segnet").fatal(f"cannot start: {exc}")
+        code = 1
+    except rclpy.exceptions.ParameterException as exc:
+        rclpy.logging.get_logger("segnet").fatal(f"bad parameter: {exc}")
+        code = 1
+    finally:
+        if node is not None:
+            node.close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
