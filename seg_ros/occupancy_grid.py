@@ -159,6 +159,20 @@ class GridResult:
         return array.array("b", np.ascontiguousarray(self.values, dtype=np.int8).tobytes())
 
 
+def _argmax_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index, value) of the maximum over axis 0, first wins on ties.
+
+    A pass per row over contiguous memory: for few rows this is several times faster than ``np.argmax(axis=0)``.
+    """
+    best = values[0].copy()
+    index = np.zeros(values.shape[1:], dtype=np.uint8)
+    for i in range(1, values.shape[0]):
+        better = values[i] > best
+        index[better] = i
+        np.maximum(best, values[i], out=best)
+    return index, best
+
+
 class _Tables:
     """Projection of one grid into one class-map size, compacted to the samples that land in the image."""
 
@@ -280,10 +294,10 @@ class TraversabilityMapper:
             per_sample = np.full(t.samples * n_cells, UNKNOWN_CLASS, dtype=np.uint8)
             per_sample[t.sample_ids] = sample_classes
             per_sample = per_sample.reshape(t.samples, n_cells)
-            # int16 so unknown (-1) ranks below free (0): a cell takes its highest known cost.
-            best = np.argmax(self.lut.astype(np.int16)[per_sample] + np.where(per_sample == UNKNOWN_CLASS, -1000, 0),
-                             axis=0)
-            classes = per_sample[best, np.arange(n_cells)]
+            # int16 so unknown (-1) ranks below free (0) and unseen samples below everything: max known cost.
+            rank = self.lut.astype(np.int16)
+            rank[UNKNOWN_CLASS] = -2
+            classes = per_sample[_argmax_rows(rank[per_sample])[0], np.arange(n_cells)]
         shape = (self.grid.height, self.grid.width)
         return GridResult(self.lut[classes].reshape(shape), classes.reshape(shape), self.grid, stamp)
 
@@ -307,7 +321,7 @@ class TraversabilityMapper:
                 acc += np.take(flat, t.corners[j, mixed], axis=1) * t.weights[j, mixed]
             if self.ignore_class is not None and 0 <= self.ignore_class < acc.shape[0] and acc.shape[0] > 1:
                 acc[self.ignore_class] = -np.inf
-            classes[mixed] = np.argmax(acc, axis=0)
+            classes[mixed] = _argmax_rows(acc)[0]
         return classes
 
     def trail_heading(self, result: GridResult) -> Heading:
