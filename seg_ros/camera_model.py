@@ -4,7 +4,9 @@ Pixel convention (OpenCV): integer coordinates are pixel *centres*, pixel ``i`` 
 Binning, ROI and rescaling to a class map keep pixel centres aligned (``u' = (u + 0.5) * s - 0.5``), which
 differs from image_geometry's ``cx / binning`` by a fraction of a pixel and is exact for block binning and for
 the network's resize. Rectified images use ``P`` (its 3x3 part; ``P[:, 3]`` of a stereo right camera is
-ignored, use that camera's own tf frame) and no distortion; raw images use ``K`` and ``D``.
+ignored, use that camera's own tf frame) and no distortion; raw images use ``K`` and ``D``. With rectified
+images the ROI offset is applied to ``P`` as given (exact for a full-frame ROI; image_geometry would first
+rectify the raw ROI's corners).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -81,6 +82,12 @@ class Extrinsics:
         return cls(R, np.asarray(translation, dtype=np.float64))
 
     @classmethod
+    def from_transform_msg(cls, transform: Any) -> Extrinsics:
+        """From a geometry_msgs/Transform (e.g. ``tf_buffer.lookup_transform(base, optical, stamp).transform``)."""
+        r, t = transform.rotation, transform.translation
+        return cls.from_quaternion((r.x, r.y, r.z, r.w), (t.x, t.y, t.z))
+
+    @classmethod
     def from_mounting(cls, height: float, pitch: float = 0.0, roll: float = 0.0, yaw: float = 0.0,
                       x: float = 0.0, y: float = 0.0) -> Extrinsics:
         """From mounting parameters (the fallback when tf2 is unavailable); angles in radians.
@@ -103,7 +110,8 @@ class Extrinsics:
                                           and np.allclose(self.t, other.t, atol=atol))
 
 
-def _check_above_ground(extrinsics: Extrinsics, ground_z: float) -> None:
+def check_above_ground(extrinsics: Extrinsics, ground_z: float = 0.0) -> None:
+    """The flat-ground model needs the camera above the ground plane; raise CameraModelError otherwise."""
     if not extrinsics.t[2] > ground_z + 1e-6:
         raise CameraModelError(f"camera is at z={extrinsics.t[2]:.3f} m in the base frame, not above the ground "
                                f"plane z={ground_z:.3f} m: check the camera height / tf")
@@ -112,7 +120,7 @@ def _check_above_ground(extrinsics: Extrinsics, ground_z: float) -> None:
 def ground_to_pixel(points_xy: np.ndarray, camera: CameraModel, extrinsics: Extrinsics,
                     ground_z: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Ground points (N,2) in the base frame → pixels (N,2) of ``camera`` and a visibility mask."""
-    _check_above_ground(extrinsics, ground_z)
+    check_above_ground(extrinsics, ground_z)
     xy = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
     pts = np.concatenate([xy, np.full((xy.shape[0], 1), ground_z)], axis=1)
     optical = (pts - extrinsics.t) @ extrinsics.R  # R^T (p - t), row-wise
@@ -122,7 +130,7 @@ def ground_to_pixel(points_xy: np.ndarray, camera: CameraModel, extrinsics: Extr
 def pixel_to_ground(uv: np.ndarray, camera: CameraModel, extrinsics: Extrinsics,
                     ground_z: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Pixels (N,2) → ground points (N,2) in the base frame; rays at or above the horizon are invalid (NaN)."""
-    _check_above_ground(extrinsics, ground_z)
+    check_above_ground(extrinsics, ground_z)
     rays = camera.pixel_rays(uv) @ extrinsics.R.T
     valid = rays[:, 2] < -1e-9
     xy = np.full((rays.shape[0], 2), np.nan)

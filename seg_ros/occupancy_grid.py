@@ -24,7 +24,7 @@ import numpy as np
 from seg_ros.camera_model import CameraModel
 from seg_ros.classify import class_map_from_logits
 from seg_ros.errors import SegRosError
-from seg_ros.ground_projection import Extrinsics, ProjectionTable
+from seg_ros.ground_projection import Extrinsics, ProjectionTable, check_above_ground
 from seg_ros.trail_heading import Heading, HeadingParams, estimate_heading
 
 UNKNOWN = -1
@@ -246,6 +246,7 @@ class TraversabilityMapper:
                 extrinsics = Extrinsics.from_matrix(np.asarray(extrinsics))
         if extrinsics.close_to(self.extrinsics, self.extrinsics_tolerance):
             return False
+        check_above_ground(extrinsics, self.grid.ground_z)
         self.extrinsics = extrinsics
         return True
 

@@ -150,3 +150,12 @@ def test_ground_z_shifts_the_plane():
     ext = Extrinsics.from_mounting(H, pitch=PITCH)
     xy, _ = pixel_to_ground(np.array([[CX, 300.0]]), camera(), ext, ground_z=-0.2)
     assert xy[0, 0] == pytest.approx(ground_distance(300.0, h=H + 0.2), rel=1e-9)
+
+
+def test_extrinsics_from_transform_message():
+    geometry_msgs = pytest.importorskip("geometry_msgs.msg", reason="geometry_msgs not installed")
+    msg = geometry_msgs.Transform()
+    msg.translation.x, msg.translation.z = 0.3, 1.1
+    # optical frame of a level camera: quaternion of OPTICAL_IN_BODY (x, y, z, w) = (-0.5, 0.5, -0.5, 0.5)
+    msg.rotation.x, msg.rotation.y, msg.rotation.z, msg.rotation.w = -0.5, 0.5, -0.5, 0.5
+    assert Extrinsics.from_transform_msg(msg).close_to(Extrinsics.from_mounting(1.1, x=0.3), 1e-12)

@@ -211,3 +211,10 @@ def test_build_argument_errors():
     with pytest.raises(ValueError):
         mapper.build(np.zeros((3, 10, 18), np.uint8))
     assert TraversabilityMapper(DEEPSCENE, class_costs=["trail:0", "road:0"]).unused_cost_names == ["road"]
+
+
+def test_camera_below_ground_is_refused_at_update():
+    mapper = TraversabilityMapper(DEEPSCENE)
+    with pytest.raises(SegRosError, match="above the ground"):
+        mapper.update_extrinsics(Extrinsics.from_mounting(-0.5, pitch=0.3))
+    assert mapper.extrinsics is None
