@@ -56,6 +56,13 @@ def _plain(value: object) -> object:
     return value.item() if hasattr(value, "item") else str(value)
 
 
+def demo_filter_mode(segmenter: Segmenter) -> str:
+    """segNet's ``linear`` filter for coarse class grids (FCN-ResNet18: 1/32 of the input), where it hides the
+    cells; ``point`` for class maps already at the network's resolution (ESPNet), which need no smoothing and
+    whose linear rendering at full size costs seconds per frame."""
+    return "point" if segmenter.grid_size == segmenter.input_size else "linear"
+
+
 def run_demo(shared: Path, output: Path, network: str = DEFAULT_NETWORK, alpha: float = DEFAULT_ALPHA) -> dict:
     """Segment the trail samples into ``output``; returns the JSON summary that is also written to stats.json."""
     images = sorted((shared / SAMPLES).glob("trail_*.jpg"), key=natural_key)
@@ -66,6 +73,7 @@ def run_demo(shared: Path, output: Path, network: str = DEFAULT_NETWORK, alpha: 
     spec = choose_network(network).with_alpha(alpha)
     segmenter = Segmenter(spec)
     timer = segmenter.timer
+    filter_mode = demo_filter_mode(segmenter)
     output.mkdir(parents=True, exist_ok=True)
     write_image(output / "legend.png", render.render_legend(spec.class_names, spec.colors))
     per_image: dict[str, list[dict]] = {}
@@ -75,8 +83,8 @@ def run_demo(shared: Path, output: Path, network: str = DEFAULT_NETWORK, alpha: 
         image = read_image(path)
         seg = segmenter.segment(image)
         with timer.stage("render"):
-            overlay = render.render_overlay(image, seg.class_map, spec.colors)
-            mask = render.render_mask(seg.class_map, spec.colors, (image.shape[1], image.shape[0]))
+            overlay = render.render_overlay(image, seg.class_map, spec.colors, filter_mode)
+            mask = render.render_mask(seg.class_map, spec.colors, (image.shape[1], image.shape[0]), filter_mode)
         with timer.stage("write"):
             write_image(output / "overlay" / f"{path.stem}.jpg", overlay)
             write_image(output / "mask" / f"{path.stem}.png", mask)
@@ -84,12 +92,13 @@ def run_demo(shared: Path, output: Path, network: str = DEFAULT_NETWORK, alpha: 
         per_image[path.name] = [dataclasses.asdict(s) if dataclasses.is_dataclass(s) else s._asdict() for s in stats]
         text += ["", f"{path.name}:", render.format_statistics(stats)]
     summary = {"network": spec.name, "model": spec.source, "backend": segmenter.backend.name,
-               "class_names": list(spec.class_names), "images": per_image, "timing_ms": timer.summary()}
+               "class_names": list(spec.class_names), "filter_mode": filter_mode, "images": per_image,
+               "timing_ms": timer.summary()}
     (output / "stats.txt").write_text("\n".join(text) + "\n", encoding="utf-8")
     (output / "stats.json").write_text(json.dumps(summary, indent=2, default=_plain) + "\n", encoding="utf-8")
     print(f"demo: {len(images)} images segmented with {spec.name}; overlays, masks, legend.png, stats.txt and "
           f"stats.json in {output}")
-    print(timer.format_table(f"stage timings (ms), backend {segmenter.backend.name}"))
+    print(timer.format_table(f"stage timings (ms), backend {segmenter.backend.name}, {filter_mode} filter"))
     return summary
 
 

@@ -125,7 +125,7 @@ def test_video_input_to_video_and_to_frames(small: Path, tmp_path: Path, segment
         writer.write(cv2.imread(str(small / name)))
     writer.release()
 
-    rc, _, err = run_segnet([video, tmp_path / "out.avi", "--network", str(MODEL)], capsys)
+    rc, _, err = run_segnet([video, tmp_path / "out.avi", "--network", str(MODEL), "--filter-mode", "point"], capsys)
     assert rc == 0, err
     cap = cv2.VideoCapture(str(tmp_path / "out.avi"))
     frames = []
@@ -213,7 +213,8 @@ def test_custom_model_with_labels_and_colors(small: Path, tmp_path: Path, capsys
 
 
 def test_timing_table(small: Path, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
-    rc, out, err = run_segnet([small / "trail_0.png", tmp_path / "o.jpg", "--network", MODEL, "--timing"], capsys)
+    args = [small / "trail_0.png", tmp_path / "o.jpg", "--network", MODEL, "--timing", "--filter-mode", "point"]
+    rc, out, err = run_segnet(args, capsys)
     assert rc == 0, err
     for stage in ("preprocess", "network", "postprocess", "render"):
         assert any(line.split()[:1] == [stage] for line in out.splitlines()), out
