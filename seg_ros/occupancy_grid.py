@@ -4,7 +4,7 @@ Layout exactly as nav_msgs/OccupancyGrid: ``info.origin`` is the outer corner of
 frame (identity orientation), column index runs along +x, row index along +y, ``data[row * width + col]``.
 Values: 0 free .. 100 lethal, -1 unknown (outside the camera view, beyond ``max_range``, or a class whose cost
 is -1 such as sky). :class:`TraversabilityMapper` is the one entry point the node uses; the projection
-table is rebuilt only when the camera, the extrinsics, the class-map size or the grid change.
+table is rebuilt only when the camera, the extrinsics or the class-map size change (a new grid = a new mapper).
 
 Several classes in one cell: each cell is sampled at its centre (one sample). With ``samples_per_cell`` = k
 the cell is sampled on a k x k lattice and gets the *highest* cost among its known samples (conservative for
@@ -212,6 +212,7 @@ class TraversabilityMapper:
         self.camera: CameraModel | None = None
         self.extrinsics: Extrinsics | None = None
         self.table_builds = 0
+        self._extrinsics_version = 0
         self._tables: _Tables | None = None
         self._tables_key: tuple | None = None
         xs, ys = self.grid.cell_centres()
@@ -248,12 +249,13 @@ class TraversabilityMapper:
             return False
         check_above_ground(extrinsics, self.grid.ground_z)
         self.extrinsics = extrinsics
+        self._extrinsics_version += 1
         return True
 
     def _tables_for(self, map_size: tuple[int, int]) -> _Tables:
         if self.camera is None or self.extrinsics is None:
             raise SegRosError("the traversability grid needs camera intrinsics and extrinsics first")
-        key = (self.camera.key, id(self.extrinsics), map_size)
+        key = (self.camera.key, self._extrinsics_version, map_size)
         if self._tables is None or key != self._tables_key:
             table = ProjectionTable.build(self.camera, self.extrinsics, self._sample_points, map_size,
                                           self.grid.ground_z)
