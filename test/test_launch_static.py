@@ -162,7 +162,7 @@ def test_default_files_are_in_the_package_share_and_exist_in_the_repo(descriptio
 
 def test_referenced_share_files_are_installed_by_both_builds() -> None:
     cmake = (REPO / "CMakeLists.txt").read_text(encoding="utf-8")
-    assert re.search(r"install\(DIRECTORY launch config DESTINATION share/\$\{PROJECT_NAME\}", cmake)
+    assert re.search(r'foreach\(_share_glob "launch/\*\.py" "config/\*" "models/\*\.yaml"\)', cmake)
     setup = (REPO / "setup.py").read_text(encoding="utf-8")
     assert '(f"share/{PACKAGE}/launch", glob("launch/*.py"))' in setup
     assert '(f"share/{PACKAGE}/config", glob("config/*"))' in setup
