@@ -37,31 +37,35 @@ from seg_ros.registry import resolve_model
 from seg_ros.segmenter import Segmenter
 
 DEFAULT_NETWORK = "fcn-resnet18-deepscene"
+_DEFAULT = " (default: %(default)s)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="segnet", description=__doc__.split("\n\n")[0],
+        prog="segnet", description="Segment images, folders, wildcards and videos offline "
+                                   "(mirrors jetson-inference's segnet.py).",
         epilog="INPUT: image file, folder of images, quoted wildcard (\"images/trail_*.jpg\") or video file. "
-               "OUTPUT: image file, folder (same stem per input), pattern with %%i (out_%%03i.jpg) or video file.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+               "OUTPUT: image file, folder (same stem per input), pattern with %i (out_%03i.jpg) or video file. "
+               "Exit status: 0 done, 1 some inputs failed, 2 bad arguments, model or output.")
     parser.add_argument("input", help="image, folder, quoted wildcard or video")
     parser.add_argument("output", nargs="?", default=None, help="image, folder, %%i pattern or video (optional)")
     model = parser.add_argument_group("network")
-    model.add_argument("--network", default=DEFAULT_NETWORK, help="registry network name/alias or model folder")
+    model.add_argument("--network", default=DEFAULT_NETWORK,
+                       help="registry network name/alias or model folder" + _DEFAULT)
     model.add_argument("--model", default=None, help="custom ONNX file (or model folder); overrides --network")
     model.add_argument("--labels", default=None, help="class names file for --model (default: classes.txt beside it)")
     model.add_argument("--colors", default=None, help="colours file for --model (default: colors.txt beside it)")
     model.add_argument("--input-blob", default=None, help="input tensor name for --model (default input_0)")
     model.add_argument("--output-blob", default=None, help="output tensor name for --model (default output_0)")
-    model.add_argument("--backend", default="auto", choices=BACKENDS, help="inference backend")
+    model.add_argument("--backend", default="auto", choices=BACKENDS, help="inference backend" + _DEFAULT)
     model.add_argument("--threads", type=int, default=0, help="CPU inference threads (0 = backend default)")
     view = parser.add_argument_group("visualisation")
-    view.add_argument("--visualize", default="overlay,mask", help="overlay, mask or overlay,mask")
+    view.add_argument("--visualize", default="overlay,mask", help="overlay, mask or overlay,mask" + _DEFAULT)
     view.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
-                      help="overlay alpha 0..255 for classes without an alpha in colors.txt")
-    view.add_argument("--filter-mode", default="linear", choices=render.FILTER_MODES, help="mask upsampling filter")
-    view.add_argument("--ignore-class", default="void", help="class never chosen by the argmax (name or id)")
+                      help="overlay alpha 0..255 for classes without an alpha in colors.txt" + _DEFAULT)
+    view.add_argument("--filter-mode", default="linear", choices=render.FILTER_MODES,
+                      help="class colour upsampling filter" + _DEFAULT)
+    view.add_argument("--ignore-class", default="void", help="class never chosen by the argmax, name or id" + _DEFAULT)
     view.add_argument("--legend", default=None, metavar="FILE", help="write a class colour legend image")
     report = parser.add_argument_group("reporting")
     report.add_argument("--stats", action="store_true", help="print per-class pixel statistics of each frame")
