@@ -156,16 +156,7 @@ def load_model_dir(folder: Path, name: str | None = None, defaults: dict | None 
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelError(f"model folder {folder} does not exist")
-    facts = dict(defaults or {})
-    yaml_path = folder / "model.yaml"
-    if yaml_path.is_file():
-        try:
-            meta = yaml.safe_load(yaml_path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ModelError(f"cannot parse {yaml_path}: {exc}") from exc
-        if not isinstance(meta, dict):
-            raise ModelError(f"{yaml_path} must be a mapping")
-        facts.update(_facts_from_model_yaml(meta, str(yaml_path)))
+    facts = {**(defaults or {}), **folder_facts(folder)}
     onnx_path = _find_onnx(folder, facts.get("onnx"))
     return build_spec(
         name=name or facts.get("name") or folder.name,
@@ -175,6 +166,23 @@ def load_model_dir(folder: Path, name: str | None = None, defaults: dict | None 
         facts=facts,
         source=str(folder),
     )
+
+
+def folder_facts(folder: Path) -> dict:
+    """The facts a folder's optional model.yaml states (blobs, sizes, preprocessing, file names); {} without one.
+
+    Used for model folders and for ONNX files given by path, so a model.yaml beside ``--model x.onnx`` counts too.
+    """
+    yaml_path = Path(folder) / "model.yaml"
+    if not yaml_path.is_file():
+        return {}
+    try:
+        meta = yaml.safe_load(yaml_path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ModelError(f"cannot parse {yaml_path}: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise ModelError(f"{yaml_path} must be a mapping")
+    return _facts_from_model_yaml(meta, str(yaml_path))
 
 
 def _facts_from_model_yaml(meta: dict, source: str) -> dict:

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from seg_ros.errors import ModelError
-from seg_ros.model import ModelSpec, build_spec, load_model_dir
+from seg_ros.model import ModelSpec, build_spec, folder_facts, load_model_dir
 
 MODEL_PATH_ENV = "SEG_ROS_MODEL_PATH"
 
@@ -132,8 +132,9 @@ def resolve_model(name_or_path: str, download: bool = False) -> ModelSpec:
     if path.suffix.lower() == ".onnx":
         if not path.is_file():
             raise ModelError(f"ONNX file {path} does not exist")
-        return build_spec(path.stem, path, path.parent / "classes.txt", path.parent / "colors.txt",
-                          source=str(path))
+        facts = folder_facts(path.parent)
+        return build_spec(path.stem, path, path.parent / facts.get("classes", "classes.txt"),
+                          path.parent / facts.get("colors", "colors.txt"), facts=facts, source=str(path))
     net = find_network(text)
     if net is not None:
         folder = network_folder(net)

@@ -79,3 +79,8 @@ def test_search_path_folder_by_name_and_explicit_paths(monkeypatch, tmp_path):
     assert registry.resolve_model(str(CAMVID_MODEL / "espnet.onnx")).num_classes == 12
     with pytest.raises(ModelError, match="does not exist"):
         registry.resolve_model(str(tmp_path / "missing.onnx"))
+
+
+def test_onnx_path_uses_model_yaml_beside_it():
+    spec = registry.resolve_model(str(require(CAMVID_MODEL) / "espnet.onnx"))
+    assert spec.preprocessing.channel_order == "bgr" and spec.input_size == (480, 360)

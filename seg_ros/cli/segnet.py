@@ -32,7 +32,7 @@ from seg_ros.media import (
     open_output,
     write_image,
 )
-from seg_ros.model import DEFAULT_ALPHA, ModelSpec, build_spec
+from seg_ros.model import DEFAULT_ALPHA, ModelSpec, build_spec, folder_facts
 from seg_ros.registry import resolve_model
 from seg_ros.segmenter import Segmenter
 
@@ -80,7 +80,8 @@ def load_spec(args: argparse.Namespace) -> ModelSpec:
     model = Path(args.model).expanduser()
     if model.is_dir():
         return resolve_model(str(model))
-    facts = {k: v for k, v in (("input_blob", args.input_blob), ("output_blob", args.output_blob)) if v}
+    facts = folder_facts(model.parent)  # a model.yaml beside the ONNX states its preprocessing
+    facts.update({k: v for k, v in (("input_blob", args.input_blob), ("output_blob", args.output_blob)) if v})
     return build_spec(model.stem, model,
                       Path(args.labels).expanduser() if args.labels else model.parent / "classes.txt",
                       Path(args.colors).expanduser() if args.colors else model.parent / "colors.txt",
