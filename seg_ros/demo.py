@@ -40,7 +40,7 @@ def add_model_path(folder: Path) -> None:
 def choose_network(network: str) -> ModelSpec:
     """``network`` if it resolves, else the preferred (or first) model folder on the search path."""
     try:
-        return resolve_model(network)
+        return resolve_model(network, download=True)
     except ModelError as exc:
         available = local_models()
         if not available:

@@ -228,7 +228,7 @@ def test_unknown_network_suggests_close_matches(small: Path, capsys: pytest.Capt
 
 
 def test_default_network_not_downloaded_is_one_clear_error(small: Path, capsys: pytest.CaptureFixture) -> None:
-    rc, _, err = run_segnet([small / "trail_0.png"], capsys)
+    rc, _, err = run_segnet([small / "trail_0.png", "--no-download"], capsys)
     assert rc == 2 and "not downloaded" in err and "segnet-download" in err
 
 

@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--colors", default=None, help="colours file for --model (default: colors.txt beside it)")
     model.add_argument("--input-blob", default=None, help="input tensor name for --model (default input_0)")
     model.add_argument("--output-blob", default=None, help="output tensor name for --model (default output_0)")
+    model.add_argument("--no-download", dest="download", action="store_false",
+                       help="do not fetch a registry network that is not in the cache yet (default: fetch and verify)")
     model.add_argument("--backend", default="auto", choices=BACKENDS, help="inference backend" + _DEFAULT)
     model.add_argument("--threads", type=int, default=0, help="CPU inference threads (0 = backend default)")
     view = parser.add_argument_group("visualisation")
@@ -76,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 def load_spec(args: argparse.Namespace) -> ModelSpec:
     """The network: --model (ONNX + labels/colours/blobs, as segNet) or else --network (name or folder)."""
     if not args.model:
-        return resolve_model(args.network)
+        return resolve_model(args.network, download=args.download)
     model = Path(args.model).expanduser()
     if model.is_dir():
         return resolve_model(str(model))
