@@ -122,7 +122,9 @@ def test_messages_serialise_and_round_trip(msg_module) -> None:
 
 def test_import_needs_no_environment_and_keeps_the_source_package() -> None:
     """A plain interpreter of this environment imports seg_ros.msg, and seg_ros still is the source package."""
-    env = {k: v for k, v in os.environ.items() if k not in ("AMENT_PREFIX_PATH", "PYTHONPATH", "CMAKE_PREFIX_PATH")}
+    unset = ("AMENT_PREFIX_PATH", "PYTHONPATH", "CMAKE_PREFIX_PATH", "LD_LIBRARY_PATH",
+             "_ROS_WHEELS_BOOTSTRAP_COMPLETE")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     code = ("import seg_ros, seg_ros.registry; from seg_ros.msg import SegmentationInfo, TrailHeading; "
             "print(seg_ros.registry.__file__)")
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
