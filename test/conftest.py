@@ -7,11 +7,8 @@ Every ROS process (this pytest process included) runs with shared-memory transpo
 from __future__ import annotations
 
 import os
-import random
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,26 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from seg_ros.node_process import SHM_TRANSPORT, node_command, random_domain, start_node
+
 REPO = Path(__file__).resolve().parents[1]
-SHM_TRANSPORT = "SHM?max_msg_size=4MB&sockets_size=32MB"
-PARAMS_FILE = REPO / "config" / "segnet.yaml"
 
 # This process may start an rclpy context (test_node_*): make its DDS safe too, before anything initialises it.
 os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = SHM_TRANSPORT
 os.environ.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)
-
-
-def random_domain() -> int:
-    """A domain unlikely to be in use by another concurrent run (Makefile runs use 100..199)."""
-    return random.SystemRandom().randint(1, 99) if random.random() < 0.5 else random.SystemRandom().randint(200, 230)
-
-
-def dds_env(domain: int, **extra: str) -> dict[str, str]:
-    """Environment for a ROS child process: SHM transport only, the given domain."""
-    env = dict(os.environ)
-    env.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)
-    env.update(FASTDDS_BUILTIN_TRANSPORTS=SHM_TRANSPORT, ROS_DOMAIN_ID=str(domain), PYTHONUNBUFFERED="1", **extra)
-    return env
 
 
 @pytest.fixture
@@ -47,31 +31,15 @@ def ros_domain() -> int:
     return random_domain()
 
 
-def node_executable() -> str:
-    """The venv's ``segnet_node`` console script (what users run), next to this Python."""
-    exe = Path(sys.executable).with_name("segnet_node")
-    if exe.is_file():
-        return str(exe)
-    found = shutil.which("segnet_node")
-    if not found:
-        pytest.skip("segnet_node console script is not installed (pip install -e .)")
-    return found
-
-
 class NodeProcess:
     """A ``segnet_node`` child process with its output captured to a file (readable on failure)."""
 
     def __init__(self, domain: int, params: dict[str, object], log_path: Path, node_name: str | None = None) -> None:
-        args = [node_executable(), "--ros-args", "--params-file", str(PARAMS_FILE)]
-        if node_name:
-            args += ["-r", f"__node:={node_name}"]
-        for key, value in params.items():
-            text = str(value).lower() if isinstance(value, bool) else str(value)
-            args += ["-p", f"{key}:={text}"]
+        if not Path(node_command({})[0]).name == "segnet_node":
+            pytest.skip("segnet_node console script is not installed (pip install -e .)")
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(args, env=dds_env(domain), stdout=self._log, stderr=subprocess.STDOUT,
-                                     cwd=REPO)
+        self.proc = start_node(domain, params, self._log, node_name=node_name, cwd=REPO)
 
     def alive(self) -> bool:
         return self.proc.poll() is None

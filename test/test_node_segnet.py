@@ -8,6 +8,7 @@ same image in this process.
 from __future__ import annotations
 
 import array
+import signal
 import time
 
 import cv2
@@ -297,6 +298,8 @@ def test_compressed_png_input_gives_the_raw_result_and_camera_resolution_mask(se
         info_after = reject_once(s, corrupt, png_msg(rgb), info, "corrupt jpeg")
         assert info_after.frames_rejected == info.frames_rejected + 1
         assert node.alive()
+        node.proc.send_signal(signal.SIGTERM)  # what a launch system or container stop sends
+        assert node.proc.wait(15) == 0, node.log()
     finally:
         harness.close()
         node.stop()
