@@ -2,9 +2,14 @@
 
 segNet colours each output pixel from the coarse class grid: ``point`` takes the cell under the pixel,
 ``linear`` blends the four nearest cell colours (RGBA, alpha included) bilinearly, then the overlay
-alpha-blends that colour over the image (``alpha/255``) and truncates to 8 bits. Here the grid is
-coloured at grid resolution and only then resized to full size with OpenCV, so the per-pixel work is a
-resize plus one or two saturating 8-bit passes instead of a per-class loop over the full frame.
+alpha-blends that colour over the image (``alpha/255``) and truncates to 8 bits.
+
+Rendering works on patches rather than pixels. A patch is the pixel rectangle that sees the same grid
+samples: a cell for ``point``, the area between four cell centres for ``linear``. Where all samples of a
+patch hold one class (most of a natural scene), colour and alpha are constant, so the overlay is a single
+weighted add of a constant colour; horizontal runs of such patches with one alpha share one OpenCV call
+per row band. Only patches on class boundaries evaluate segNet's interpolated colour and alpha per pixel.
+The output is written once, in place, and the patch geometry is computed once per (grid, image) size.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ import numpy as np
 FILTER_MODES = ("point", "linear")
 VISUALIZE_CHOICES = ("overlay", "mask", "overlay,mask")
 
-# segNet stores float results into 8-bit pixels by truncation; rounding (OpenCV) after subtracting just
-# under one half gives the same floor without turning exact integers (flat colour areas) into n-1.
+# segNet stores float results into 8-bit pixels by truncation; OpenCV rounds to nearest, so its weighted
+# adds get this offset. Every exact blend value is a multiple of 1/255, whose fraction never reaches 0.999,
+# so round(v - 0.499) == floor(v) for all of them, integers included.
 _TRUNCATE = -0.499
 
 
@@ -39,8 +45,8 @@ def _check_filter(filter_mode: str) -> None:
         raise ValueError(f"invalid filter mode {filter_mode!r}: expected one of {', '.join(FILTER_MODES)}")
 
 
-def _grid_rgba(class_map: np.ndarray, colors: np.ndarray) -> np.ndarray:
-    """The (h,w,4) float32 RGBA colour of every grid cell (segNet's class colour lookup)."""
+def _check_grid(class_map: np.ndarray, colors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validated (h,w) intp class map and (C,4) float32 RGBA colours."""
     class_map = np.asarray(class_map)
     if class_map.ndim != 2 or class_map.size == 0:
         raise ValueError(f"expected a non-empty (h,w) class map, got shape {class_map.shape}")
@@ -49,133 +55,226 @@ def _grid_rgba(class_map: np.ndarray, colors: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected (C,4) RGBA colours, got shape {colors.shape}")
     if int(class_map.max()) >= len(colors) or int(class_map.min()) < 0:
         raise ValueError(f"class map holds class {int(class_map.max())} but only {len(colors)} colours are given")
-    return colors[class_map.astype(np.intp, copy=False)]
+    return class_map.astype(np.intp, copy=False), colors
 
 
 class _Workspace(threading.local):
-    """Per-thread full-size scratch images: fresh multi-megabyte arrays page-fault on every frame."""
+    """Per-thread scratch arrays: fresh multi-megabyte arrays page-fault on every frame."""
 
     def __init__(self) -> None:
         self.buffers: dict[tuple, np.ndarray] = {}
 
-    def get(self, name: str, shape: tuple[int, ...], dtype=np.uint8) -> np.ndarray:
-        key = (name, shape, np.dtype(dtype).str)
+    def get(self, name: str, size: int, dtype=np.uint8) -> np.ndarray:
+        """A flat scratch array of at least ``size`` elements (grown, never shrunk)."""
+        key = (name, np.dtype(dtype).str)
         buf = self.buffers.get(key)
-        if buf is None:
-            if len(self.buffers) > 16:  # many frame sizes: forget the old ones
-                self.buffers.clear()
-            buf = self.buffers[key] = np.empty(shape, dtype)
-        return buf
+        if buf is None or buf.size < size:
+            buf = self.buffers[key] = np.empty(size, dtype)
+        return buf[:size]
 
 
 _WORKSPACE = _Workspace()
 
 
-# Linear filtering is rendered through an intermediate image sampled exactly with segNet's formula at
-# OpenCV's own sample points, then resized: OpenCV samples at (x+0.5)*n/W-0.5 while segNet samples at
-# x*g/W-0.5 (clamped), so resizing the bare grid would shift every colour ramp by half an output pixel.
-# With _SUBDIVISIONS samples per cell the only difference left is a chord across each cell centre.
-_SUBDIVISIONS = 16
+@dataclass(frozen=True)
+class _Axis:
+    """segNet's sampling along one output axis: which grid samples each pixel blends, grouped into patches.
 
+    Pixel ``x`` blends grid index ``lo[x]`` and ``hi[x]`` with weight ``frac[x]`` on ``hi``. Patch ``k``
+    covers pixels ``starts[k]:starts[k+1]`` (possibly none), all sampling grid indices ``first[k]`` and
+    ``second[k]``.
+    """
 
-def _segnet_weights(coords: np.ndarray, out_len: int, grid_len: int) -> np.ndarray:
-    """(len(coords), grid_len) bilinear weights of segNet's linear filter at output coordinates ``coords``."""
-    b = np.maximum(coords / out_len * grid_len - 0.5, 0.0)
-    i1 = np.minimum(b.astype(np.intp), grid_len - 1)
-    i2 = np.minimum(i1 + 1, grid_len - 1)
-    frac = np.where(i2 > i1, b - i1, 0.0)
-    weights = np.zeros((len(coords), grid_len))
-    rows = np.arange(len(coords))
-    weights[rows, i1] = 1.0 - frac
-    weights[rows, i2] += frac
-    return weights
+    lo: np.ndarray
+    hi: np.ndarray
+    frac: np.ndarray
+    starts: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
 
 
 @functools.lru_cache(maxsize=64)
-def _linear_samples(grid_len: int, out_len: int) -> np.ndarray:
-    """segNet weights at the output coordinates from which OpenCV's resize samples the intermediate image."""
-    n = min(out_len, grid_len * _SUBDIVISIONS)
-    coords = (np.arange(n) + 0.5) * (out_len / n) - 0.5
-    weights = _segnet_weights(coords, out_len, grid_len)
-    weights.setflags(write=False)
-    return weights
-
-
-def _intermediate(small: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """segNet's linear filter of the (h,w,C) cell values sampled on the intermediate grid, float64."""
-    wy = _linear_samples(small.shape[0], size[1])
-    wx = _linear_samples(small.shape[1], size[0])
-    rows = (wy @ small.reshape(small.shape[0], -1)).reshape(len(wy), small.shape[1], small.shape[2])
-    return (rows.transpose(0, 2, 1) @ wx.T).transpose(0, 2, 1)
-
-
-def _field(small: np.ndarray, size: tuple[int, int], filter_mode: str, dst: np.ndarray) -> np.ndarray:
-    """Per-cell values (h,w,C) → full-size (H,W,C) image filtered as segNet does, written into ``dst``."""
+def _axis(grid_len: int, out_len: int, filter_mode: str) -> _Axis:
+    """Sample indices and weights exactly as segNet's kernel computes them, in float32."""
+    pos = np.arange(out_len, dtype=np.float32) / np.float32(out_len) * np.float32(grid_len)
     if filter_mode == "point":
-        # INTER_NEAREST takes cell floor(x*w/W): segNet's point filter.
-        return cv2.resize(_as_dtype(small, dst.dtype), size, dst=dst, interpolation=cv2.INTER_NEAREST)
-    inter = _intermediate(small.astype(np.float64), size)
-    return cv2.resize(_as_dtype(inter, dst.dtype), size, dst=dst, interpolation=cv2.INTER_LINEAR)
+        lo = np.minimum(pos.astype(np.intp), grid_len - 1)
+        hi, frac = lo, np.zeros(out_len, np.float32)
+    else:
+        pos = np.maximum(pos - np.float32(0.5), np.float32(0.0))
+        lo = np.minimum(pos.astype(np.intp), grid_len - 1)
+        hi = np.minimum(lo + 1, grid_len - 1)
+        frac = np.where(hi > lo, pos - lo.astype(np.float32), np.float32(0.0)).astype(np.float32)
+    first = np.arange(grid_len)
+    second = first if filter_mode == "point" else np.minimum(first + 1, grid_len - 1)
+    starts = np.searchsorted(lo, np.arange(grid_len + 1), side="left")
+    axis = _Axis(lo, hi, frac, starts, first, second)
+    for array in (lo, hi, frac, starts, first, second):
+        array.setflags(write=False)
+    return axis
 
 
-def _as_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    if np.dtype(dtype) == np.uint8:
-        return np.clip(np.rint(values), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(values, dtype=dtype)
+@dataclass(frozen=True)
+class _Patches:
+    """The patch layout of one frame: row bands, horizontal runs and the interpolated grid rows."""
+
+    ys: _Axis
+    xs: _Axis
+    uniform: np.ndarray  # (bands, cols) bool: all samples of the patch hold one class
+    classes: np.ndarray  # (bands, cols) class of the patch's first sample
+    rows_rgba: np.ndarray | None  # (h, W, 4) float32 grid rows interpolated along x, when any patch is mixed
+
+
+def _patches(class_map: np.ndarray, colors: np.ndarray, size: tuple[int, int], filter_mode: str) -> _Patches:
+    height_grid, width_grid = class_map.shape
+    ys = _axis(height_grid, size[1], filter_mode)
+    xs = _axis(width_grid, size[0], filter_mode)
+    top, bottom = class_map[ys.first], class_map[ys.second]
+    classes = top[:, xs.first]
+    uniform = (classes == top[:, xs.second]) & (classes == bottom[:, xs.first]) & (classes == bottom[:, xs.second])
+    rows_rgba = None
+    if not uniform.all():
+        rgba = colors[class_map]
+        frac = xs.frac[:, None]
+        rows_rgba = rgba[:, xs.lo] * (np.float32(1.0) - frac) + rgba[:, xs.hi] * frac
+    return _Patches(ys, xs, uniform, classes, rows_rgba)
+
+
+def _runs(keys: np.ndarray, starts: np.ndarray) -> list[tuple[int, int, float]]:
+    """Merge neighbouring patches with equal keys: [(x0, x1, key)] in pixels, empty patches skipped."""
+    widths = np.diff(starts)
+    keep = np.flatnonzero(widths > 0)
+    if keep.size == 0:
+        return []
+    keys = keys[keep]
+    breaks = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    first = np.concatenate(([0], breaks))
+    last = np.concatenate((breaks, [keys.size])) - 1
+    return [(int(starts[keep[f]]), int(starts[keep[e] + 1]), float(keys[f])) for f, e in zip(first, last, strict=True)]
+
+
+def _band_colors(patches: _Patches, rgb: np.ndarray) -> np.ndarray:
+    """(bands, W, 3) uint8: each uniform patch's colour, repeated over its pixel columns."""
+    return np.repeat(rgb[patches.classes], np.diff(patches.xs.starts), axis=1)
+
+
+_MIXED = -1.0
+
+
+def _check_out(out: np.ndarray | None, height: int, width: int) -> np.ndarray:
+    if out is None:
+        return np.empty((height, width, 3), np.uint8)
+    if out.shape != (height, width, 3) or out.dtype != np.uint8 or out.strides[1:] != (3, 1):
+        raise ValueError(f"out must be an ({height},{width},3) uint8 array with contiguous pixels, "
+                         f"got {out.dtype} {out.shape} strides {out.strides}")
+    return out
 
 
 def render_mask(class_map: np.ndarray, colors: np.ndarray, size: tuple[int, int],
-                filter_mode: str = "linear") -> np.ndarray:
-    """Opaque class-colour image of ``size`` (width, height), as segNet's colourised Mask(); (H,W,3) uint8 RGB."""
+                filter_mode: str = "linear", out: np.ndarray | None = None) -> np.ndarray:
+    """Opaque class-colour image of ``size`` (width, height), as segNet's colourised Mask(); (H,W,3) uint8 RGB.
+
+    ``out`` optionally receives the image (an (H,W,3) uint8 array or view), saving an allocation per frame.
+    """
     _check_filter(filter_mode)
+    class_map, colors = _check_grid(class_map, colors)
     width, height = int(size[0]), int(size[1])
     if width <= 0 or height <= 0:
         raise ValueError(f"mask size must be positive, got {size}")
-    rgb = np.ascontiguousarray(_grid_rgba(class_map, colors)[..., :3])
-    out = np.empty((height, width, 3), np.uint8)
-    if filter_mode == "point":
-        return _field(rgb.astype(np.uint8), (width, height), filter_mode, out)
-    # Interpolated in float and truncated to 8 bits like segNet.
-    full = _field(rgb, (width, height), filter_mode, _WORKSPACE.get("maskf", (height, width, 3), np.float32))
-    np.copyto(out, full, casting="unsafe")  # float → uint8 truncates toward zero
+    out = _check_out(out, height, width)
+    patches = _patches(class_map, colors, (width, height), filter_mode)
+    rows = _band_colors(patches, np.clip(colors[:, :3], 0, 255).astype(np.uint8))
+    keys = np.where(patches.uniform, 0.0, _MIXED)
+    ys = patches.ys
+    for band in range(len(ys.first)):
+        y0, y1 = int(ys.starts[band]), int(ys.starts[band + 1])
+        if y1 <= y0:
+            continue
+        out[y0:y1] = rows[band]
+        for x0, x1, key in _runs(keys[band], patches.xs.starts):
+            if key == _MIXED:
+                _mixed_mask(patches, band, y0, y1, x0, x1, out)
     return out
+
+
+def _band_fields(patches: _Patches, band: int, x0: int, x1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows y of a band interpolate grid rows A and B with weight fy: returns fy (n,1), A and B (x1-x0, 4)."""
+    ys = patches.ys
+    y0, y1 = int(ys.starts[band]), int(ys.starts[band + 1])
+    top = patches.rows_rgba[ys.first[band], x0:x1]
+    bottom = patches.rows_rgba[ys.second[band], x0:x1]
+    return ys.frac[y0:y1, None], top, bottom
+
+
+def _mixed_mask(patches: _Patches, band: int, y0: int, y1: int, x0: int, x1: int, out: np.ndarray) -> None:
+    """segNet's interpolated colour (truncated) on a run of patches whose samples hold different classes."""
+    fy, top, bottom = _band_fields(patches, band, x0, x1)
+    basis = np.concatenate((np.float32(1.0) - fy, fy), axis=1)  # (n, 2)
+    coefs = np.stack((top[:, :3], bottom[:, :3])).reshape(2, -1)
+    field = np.matmul(basis, coefs, out=_WORKSPACE.get("field", basis.shape[0] * coefs.shape[1], np.float32)
+                      .reshape(basis.shape[0], coefs.shape[1]))
+    np.copyto(out[y0:y1, x0:x1], field.reshape(y1 - y0, x1 - x0, 3), casting="unsafe")  # truncates
 
 
 def render_overlay(image_rgb: np.ndarray, class_map: np.ndarray, colors: np.ndarray,
-                   filter_mode: str = "linear") -> np.ndarray:
-    """Class colours alpha-blended over the image (each class's alpha from ``colors``), as segNet's Overlay()."""
+                   filter_mode: str = "linear", out: np.ndarray | None = None) -> np.ndarray:
+    """Class colours alpha-blended over the image (each class's alpha from ``colors``), as segNet's Overlay().
+
+    ``out`` optionally receives the image (an (H,W,3) uint8 array or view, not the input), saving an allocation.
+    """
     _check_filter(filter_mode)
     image_rgb = _check_image(image_rgb)
+    class_map, colors = _check_grid(class_map, colors)
     height, width = image_rgb.shape[:2]
-    rgba = _grid_rgba(class_map, colors)
-    alpha = rgba[..., 3]
-    out = np.empty_like(image_rgb)
-    ws = _WORKSPACE
-    if np.all(alpha == alpha.flat[0]):
-        # One alpha for every cell: out = (1-a)*image + a*colour, a single weighted add.
-        a = float(alpha.flat[0]) / 255.0
-        color = _field(np.ascontiguousarray(rgba[..., :3]), (width, height), filter_mode,
-                       ws.get("color", (height, width, 3)))
-        return cv2.addWeighted(image_rgb, 1.0 - a, color, a, _TRUNCATE, dst=out)
-    # Mixed alphas: image * (255-alpha)/255 plus the premultiplied colour alpha*colour/255.
-    # segNet multiplies the interpolated colour by the interpolated alpha, so the premultiplied term is
-    # formed per intermediate sample (exact there), not per grid cell.
-    inv_full = _field(np.repeat(255.0 - alpha[..., None], 3, axis=2), (width, height), filter_mode,
-                      ws.get("inv", (height, width, 3)))
-    premul_full = _premultiplied(rgba, (width, height), filter_mode, ws.get("premul", (height, width, 3), np.float32))
-    cv2.multiply(image_rgb, inv_full, dst=out, scale=1.0 / 255.0)
-    cv2.add(out, premul_full, dst=out, dtype=cv2.CV_8U)
+    out = _check_out(out, height, width)
+    if np.shares_memory(out, image_rgb):
+        raise ValueError("out must not overlap the input image")
+    patches = _patches(class_map, colors, (width, height), filter_mode)
+    rows = _band_colors(patches, np.clip(colors[:, :3], 0, 255).astype(np.uint8))
+    alpha = np.clip(colors[:, 3], 0, 255)
+    keys = np.where(patches.uniform, alpha[patches.classes], _MIXED)
+    ys = patches.ys
+    for band in range(len(ys.first)):
+        y0, y1 = int(ys.starts[band]), int(ys.starts[band + 1])
+        if y1 <= y0:
+            continue
+        runs = _runs(keys[band], patches.xs.starts)
+        if any(key != _MIXED for _, _, key in runs):
+            # The band's constant colours, one row repeated, as the second operand of the weighted adds.
+            color = _WORKSPACE.get("band", (y1 - y0) * width * 3).reshape(y1 - y0, width, 3)
+            color[:] = rows[band]
+        for x0, x1, key in runs:
+            if key == _MIXED:
+                _mixed_overlay(patches, band, y0, y1, x0, x1, image_rgb, out)
+            else:
+                a = key / 255.0
+                cv2.addWeighted(image_rgb[y0:y1, x0:x1], 1.0 - a, color[:, x0:x1], a, _TRUNCATE,
+                                dst=out[y0:y1, x0:x1])
     return out
 
 
-def _premultiplied(rgba: np.ndarray, size: tuple[int, int], filter_mode: str, dst: np.ndarray) -> np.ndarray:
-    """Full-size interpolated colour × interpolated alpha / 255 (plus the truncation offset), float32."""
-    if filter_mode == "point":
-        small = rgba[..., :3] * (rgba[..., 3:] / 255.0) + _TRUNCATE
-        return cv2.resize(small.astype(np.float32), size, dst=dst, interpolation=cv2.INTER_NEAREST)
-    inter = _intermediate(rgba.astype(np.float64), size)
-    small = inter[..., :3] * (inter[..., 3:] / 255.0) + _TRUNCATE
-    return cv2.resize(small.astype(np.float32), size, dst=dst, interpolation=cv2.INTER_LINEAR)
+def _mixed_overlay(patches: _Patches, band: int, y0: int, y1: int, x0: int, x1: int,
+                   image_rgb: np.ndarray, out: np.ndarray) -> None:
+    """segNet's blend with per-pixel interpolated colour C and alpha a: floor(a/255*C + (1-a/255)*image).
+
+    Along a band a = a0 + fy*da and C = c0 + fy*dc, so a*C/255 and 1-a/255 are quadratic in fy: one
+    (rows, 3) @ (3, columns*4) product gives the premultiplied colour and the image weight of every pixel.
+    """
+    fy, top, bottom = _band_fields(patches, band, x0, x1)
+    a0, da = top[:, 3:] / np.float32(255.0), (bottom[:, 3:] - top[:, 3:]) / np.float32(255.0)
+    c0, dc = top[:, :3], bottom[:, :3] - top[:, :3]
+    zero = np.zeros_like(a0)
+    coefs = np.stack((np.concatenate((a0 * c0, np.float32(1.0) - a0), axis=1),
+                      np.concatenate((a0 * dc + da * c0, -da), axis=1),
+                      np.concatenate((da * dc, zero), axis=1))).reshape(3, -1)
+    basis = np.concatenate((np.ones_like(fy), fy, fy * fy), axis=1)
+    rows, cols = y1 - y0, x1 - x0
+    field = np.matmul(basis, coefs, out=_WORKSPACE.get("field", rows * cols * 4, np.float32).reshape(rows, cols * 4))
+    field = field.reshape(rows, cols, 4)
+    blend = np.multiply(image_rgb[y0:y1, x0:x1], field[..., 3:],
+                        out=_WORKSPACE.get("blend", rows * cols * 3, np.float32).reshape(rows, cols, 3))
+    blend += field[..., :3]
+    np.copyto(out[y0:y1, x0:x1], blend, casting="unsafe")  # truncates like segNet
 
 
 def _check_image(image_rgb: np.ndarray) -> np.ndarray:
@@ -196,10 +295,11 @@ def render_composite(image_rgb: np.ndarray, class_map: np.ndarray, colors: np.nd
     if not want_overlay:
         return render_mask(class_map, colors, (width, height), filter_mode)
     mask_w, mask_h = width // 2, height // 2
-    out = np.zeros((height, width + mask_w, 3), np.uint8)
-    out[:, :width] = render_overlay(image_rgb, class_map, colors, filter_mode)
+    out = np.empty((height, width + mask_w, 3), np.uint8)
+    render_overlay(image_rgb, class_map, colors, filter_mode, out=out[:, :width])
+    out[mask_h:, width:] = 0
     if mask_w > 0 and mask_h > 0:
-        out[:mask_h, width:] = render_mask(class_map, colors, (mask_w, mask_h), filter_mode)
+        render_mask(class_map, colors, (mask_w, mask_h), filter_mode, out=out[:mask_h, width:])
     return out
 
 
