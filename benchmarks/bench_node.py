@@ -1,0 +1,284 @@
+"""segnet_node under camera load: 1280x720 rgb8 at 30 Hz from this process into a real node process over DDS.
+
+    .venv/bin/python benchmarks/bench_node.py --duration 30
+
+For each network (ESPNet-CamVid from ../shared and a random-weight FCN-ResNet18-shaped 576x320 network) it
+measures the bare backend inference time in this process first, then runs the node with every output
+subscribed and reports: processed rate against 1/(bare inference), median and p99 camera-stamp → class_mask
+latency (received here), growth of latency and node memory from the first to the last third of the run,
+drop counts and the node's own stage timings. Targets: rate >= 0.95 / inference, median latency <= inference
++ 15 ms, p99 <= 2 x median. Figures depend on what else runs on the machine (the load average is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from seg_ros.backends import create_backend
+from seg_ros.model import ModelSpec
+from seg_ros.node_process import make_process_dds_safe, random_domain, start_node
+from seg_ros.registry import resolve_model
+from seg_ros.synthetic import write_model_dir
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SEG_ROS_SHARED") or REPO.parent / "shared")
+DEEPSCENE_CLASSES = ["trail", "grass", "vegetation", "obstacle", "sky"]
+DEEPSCENE_COLORS = ["200 155 75 180", "85 210 100", "15 100 20", "255 185 0", "0 120 255 150"]
+OUTPUTS = ("class_mask", "color_mask", "overlay", "info")
+
+
+def bare_inference_ms(spec: ModelSpec, threads: int, runs: int = 30) -> float:
+    """Median time of backend.infer alone on a fixed tensor (no pre/post-processing, no ROS)."""
+    backend = create_backend(spec, "auto", threads)
+    tensor = np.random.default_rng(0).standard_normal(backend.input_shape).astype(np.float32)
+    for _ in range(3):
+        backend.infer(tensor)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        backend.infer(tensor)
+        times.append((time.perf_counter() - start) * 1000.0)
+    del backend
+    return float(np.median(times))
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def camera_frame(width: int, height: int) -> np.ndarray:
+    path = SHARED / "data" / "jetson-inference" / "images" / "trail_0.jpg"
+    bgr = cv2.imread(str(path)) if path.is_file() else None
+    if bgr is None:
+        return np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return cv2.cvtColor(cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+
+
+def thirds(values: list[float]) -> tuple[float, float]:
+    n = len(values) // 3
+    if n == 0:
+        return float("nan"), float("nan")
+    return float(np.median(values[:n])), float(np.median(values[-n:]))
+
+
+def run_node_bench(label: str, model: str, bare_ms: float, args: argparse.Namespace, domain: int,
+                   log_path: Path) -> dict:
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    from seg_ros.image_conversion import fill_image_msg
+    from seg_ros.msg import SegmentationInfo
+
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below
+    node_proc = start_node(domain, {"model_path": model, "threads": args.threads}, log)
+    context = rclpy.context.Context()
+    rclpy.init(context=context, domain_id=domain)
+    node = rclpy.create_node("bench_camera", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+
+    lock = threading.Lock()
+    recording = threading.Event()
+    latencies: list[tuple[float, float]] = []  # (receive time s since start, latency ms)
+    counts = dict.fromkeys(OUTPUTS, 0)
+    infos: list = []
+    t0 = [time.monotonic()]
+
+    def on_mask(msg: Image) -> None:
+        now_ns = time.time_ns()
+        stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        if recording.is_set():
+            with lock:
+                latencies.append((time.monotonic() - t0[0], (now_ns - stamp_ns) / 1e6))
+                counts["class_mask"] += 1
+
+    def counter(name: str):
+        def on_msg(msg) -> None:
+            if recording.is_set():
+                with lock:
+                    counts[name] += 1
+                    if name == "info":
+                        infos.append(msg)
+        return on_msg
+
+    node.create_subscription(Image, "/segnet/class_mask", on_mask, 5)
+    node.create_subscription(Image, "/segnet/color_mask", counter("color_mask"), 5)
+    node.create_subscription(Image, "/segnet/overlay", counter("overlay"), 5)
+    node.create_subscription(SegmentationInfo, "/segnet/info", counter("info"), 5)
+    pub = node.create_publisher(Image, "image", qos_profile_sensor_data)
+
+    width, height = args.size
+    msg = Image()
+    fill_image_msg(msg, camera_frame(width, height), "rgb8")
+    msg.header.frame_id = "camera_optical_frame"
+    stop = threading.Event()
+    published = [0]
+
+    def camera() -> None:
+        period = 1.0 / args.rate
+        next_time = time.monotonic()
+        while not stop.is_set():
+            next_time += period
+            msg.header.stamp = node.get_clock().now().to_msg()
+            pub.publish(msg)
+            published[0] += 1
+            delay = next_time - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                next_time = time.monotonic()
+
+    memory: list[tuple[float, float]] = []
+    result: dict = {"network": label, "model": model, "bare_inference_ms": bare_ms}
+    try:
+        deadline = time.monotonic() + 120
+        while pub.get_subscription_count() == 0:
+            if node_proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"node did not start; see {log_path}")
+            time.sleep(0.05)
+        cam = threading.Thread(target=camera, daemon=True)
+        cam.start()
+        time.sleep(args.warmup)  # discovery of the output subscriptions, first frames, allocator warm-up
+        with lock:
+            t0[0] = time.monotonic()
+            recording.set()
+        published_start = published[0]
+        end = t0[0] + args.duration
+        while time.monotonic() < end:
+            value = rss_mb(node_proc.pid)
+            if value is not None:
+                memory.append((time.monotonic() - t0[0], value))
+            time.sleep(min(1.0, max(0.0, end - time.monotonic())))
+        recording.clear()
+        elapsed = time.monotonic() - t0[0]
+        published_n = published[0] - published_start
+        stop.set()
+        cam.join(2)
+    finally:
+        stop.set()
+        node_proc.send_signal(signal.SIGINT)
+        try:
+            node_code = node_proc.wait(20)
+        except subprocess.TimeoutExpired:
+            node_proc.kill()
+            node_code = node_proc.wait(5)
+        log.close()
+        executor.shutdown(timeout_sec=2)
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+    lat = [v for _, v in latencies]
+    rate = counts["class_mask"] / elapsed
+    target_rate = 0.95 * 1000.0 / bare_ms
+    median = float(np.median(lat)) if lat else float("nan")
+    p99 = float(np.percentile(lat, 99)) if lat else float("nan")
+    lat_first, lat_last = thirds(lat)
+    mem_first, mem_last = thirds([m for _, m in memory])
+    stage = {}
+    for name in ("preprocess", "network", "postprocess", "render", "latency"):
+        values = [getattr(i, f"{name}_ms") for i in infos]
+        stage[name] = float(np.median(values)) if values else float("nan")
+    last = infos[-1] if infos else None
+    result.update({
+        "duration_s": elapsed, "published": published_n, "published_rate_hz": published_n / elapsed,
+        "outputs_received": dict(counts), "processed_rate_hz": rate, "rate_ratio": rate * bare_ms / 1000.0,
+        "latency_median_ms": median, "latency_p99_ms": p99,
+        "latency_median_first_third_ms": lat_first, "latency_median_last_third_ms": lat_last,
+        "rss_first_third_mb": mem_first, "rss_last_third_mb": mem_last,
+        "frames_received": last.frames_received if last else 0, "frames_dropped": last.frames_dropped if last else 0,
+        "frames_rejected": last.frames_rejected if last else 0, "node_stage_median_ms": stage,
+        "node_exit_code": node_code,
+        "targets": {"rate": rate >= target_rate, "median_latency": median <= bare_ms + 15.0,
+                    "p99_latency": p99 <= 2.0 * median},
+    })
+    return result
+
+
+def report(r: dict) -> str:
+    t = r["targets"]
+    ok = {True: "ok", False: "MISSED"}
+    s = r["node_stage_median_ms"]
+    return "\n".join([
+        f"== {r['network']}: bare inference {r['bare_inference_ms']:.1f} ms (1/inference = "
+        f"{1000.0 / r['bare_inference_ms']:.1f} Hz)",
+        f"  camera {r['published_rate_hz']:.1f} Hz for {r['duration_s']:.0f} s; node processed "
+        f"{r['processed_rate_hz']:.2f} Hz = {r['rate_ratio']:.2f} x 1/inference (target >= 0.95: {ok[t['rate']]})",
+        f"  class_mask latency median {r['latency_median_ms']:.1f} ms (target <= {r['bare_inference_ms'] + 15:.1f}: "
+        f"{ok[t['median_latency']]}), p99 {r['latency_p99_ms']:.1f} ms (target <= 2 x median: {ok[t['p99_latency']]})",
+        f"  growth first -> last third: latency {r['latency_median_first_third_ms']:.1f} -> "
+        f"{r['latency_median_last_third_ms']:.1f} ms, node RSS {r['rss_first_third_mb']:.0f} -> "
+        f"{r['rss_last_third_mb']:.0f} MB",
+        f"  outputs received {r['outputs_received']}; node received {r['frames_received']}, dropped "
+        f"{r['frames_dropped']} (latest frame wins), rejected {r['frames_rejected']}; exit code {r['node_exit_code']}",
+        f"  node stage medians (ms): preprocess {s['preprocess']:.1f}, network {s['network']:.1f}, "
+        f"postprocess {s['postprocess']:.1f}, render {s['render']:.1f}, node latency {s['latency']:.1f}",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=30.0, help="measured seconds per network")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of camera input before measuring")
+    parser.add_argument("--rate", type=float, default=30.0, help="camera frame rate (Hz)")
+    parser.add_argument("--size", type=lambda t: tuple(int(v) for v in t.lower().split("x")), default=(1280, 720),
+                        help="camera image size WxH")
+    parser.add_argument("--threads", type=int, default=0, help="inference threads (0 = backend default)")
+    parser.add_argument("--networks", default="espnet,fcn-synthetic", help="comma list of espnet, fcn-synthetic")
+    parser.add_argument("--output", type=Path, default=REPO / "bench_output" / "bench_node.json")
+    args = parser.parse_args(argv)
+
+    domain = random_domain()
+    make_process_dds_safe(domain)  # this process and the node: shared memory only, private domain
+    print(f"bench_node: {args.size[0]}x{args.size[1]} rgb8 at {args.rate:g} Hz, {args.duration:g} s per network, "
+          f"ROS_DOMAIN_ID {domain}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs "
+          "(other processes on this machine affect every figure)")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench_node_") as tmp:
+        for name in [n.strip() for n in args.networks.split(",") if n.strip()]:
+            if name == "espnet":
+                folder = SHARED / "models" / "espnet-camvid-480x360"
+                if not folder.is_dir():
+                    print(f"bench_node: skipping espnet: {folder} not found")
+                    continue
+                label = "espnet-camvid-480x360"
+            elif name == "fcn-synthetic":
+                folder = write_model_dir(Path(tmp) / "fcn-resnet18-synthetic-576x320", (576, 320), 5,
+                                         DEEPSCENE_CLASSES, DEEPSCENE_COLORS)
+                label = "fcn-resnet18-shaped 576x320 (random weights)"
+            else:
+                parser.error(f"unknown network {name!r}")
+            spec = resolve_model(str(folder))
+            bare = bare_inference_ms(spec, args.threads)
+            result = run_node_bench(label, str(folder), bare, args, domain, Path(tmp) / f"{name}.log")
+            results.append(result)
+            print(report(result), flush=True)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({"load_average": os.getloadavg(), "results": results}, indent=2) + "\n")
+    print(f"bench_node: results in {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
