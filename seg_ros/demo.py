@@ -57,9 +57,11 @@ def _plain(value: object) -> object:
 
 
 def demo_filter_mode(segmenter: Segmenter) -> str:
-    """segNet's ``linear`` filter for coarse class grids (FCN-ResNet18: 1/32 of the input), where it hides the
-    cells; ``point`` for class maps already at the network's resolution (ESPNet), which need no smoothing and
-    whose linear rendering at full size costs seconds per frame."""
+    """Pick segNet's filter mode for the network's class-map resolution.
+
+    ``linear`` for coarse class grids (FCN-ResNet18: 1/32 of the input), where it hides the cells; ``point`` for
+    class maps already at the network's resolution (ESPNet), which need no smoothing.
+    """
     return "point" if segmenter.grid_size == segmenter.input_size else "linear"
 
 

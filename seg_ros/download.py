@@ -177,8 +177,10 @@ def _model_folder(unpacked: Path, net: registry.Network) -> Path:
 
 
 def _install(folder: Path, final: Path, scratch: Path) -> None:
-    """Rename ``folder`` to ``final``; a previous ``final`` moves into ``scratch`` (deleted with it) and is
-    restored if the rename fails."""
+    """Rename ``folder`` to ``final``.
+
+    A previous ``final`` moves into ``scratch`` (deleted with it) and is restored if the rename fails.
+    """
     previous = None
     if final.exists() or final.is_symlink():
         previous = scratch / "previous"
