@@ -38,13 +38,13 @@ class Network:
 
 def registry_file() -> Path:
     """models/networks.yaml in a source checkout, else the installed share/seg_ros copy."""
-    candidates = [Path(__file__).resolve().parent.parent / "models" / "networks.yaml",
-                  Path(sys.prefix) / "share" / "seg_ros" / "models" / "networks.yaml"]
+    candidates = [Path(__file__).resolve().parent.parent / "models" / "networks.yaml"]
     try:  # installed by colcon: share/seg_ros/models/networks.yaml under the package prefix
         from ament_index_python.packages import get_package_share_directory
         candidates.append(Path(get_package_share_directory("seg_ros")) / "models" / "networks.yaml")
     except Exception:  # noqa: BLE001 - ament_index is optional (absent off-ROS, raises when not found)
         pass
+    candidates.append(Path(sys.prefix) / "share" / "seg_ros" / "models" / "networks.yaml")  # pip install
     for path in candidates:
         if path.is_file():
             return path
