@@ -1,14 +1,16 @@
 """segnet_node: the ROS 2 segmentation node (thin adapter over the pure Segmenter / render modules).
 
-Threads: the executor thread only stores incoming images in a one-slot ``LatestFrame`` (latest frame wins);
-the *segment* worker converts, runs the network and hands the result to the *output* worker through a second
-one-slot holder, so rendering and publishing frame N overlap with inference of frame N+1. Per-frame outputs are
-a list of ``FrameOutput`` (publisher + message builder): an output is built only when it is enabled and has a
-subscriber, so nothing is rendered for nobody.
+Threads: the executor thread only stores incoming (serialized) images in a one-slot ``LatestFrame`` (latest
+frame wins); the *segment* worker deserializes and converts the newest one, runs the network, publishes the
+latency-critical ``immediate`` outputs (class mask) and hands the frame to the niced *output* worker through a
+second one-slot holder, so rendering frame N overlaps inference of frame N+1 without slowing it. Per-frame
+outputs are one list of ``FrameOutput`` (publisher + message builder): an output is built only when it is
+enabled and has a subscriber, so nothing is rendered for nobody.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import threading
@@ -29,6 +31,7 @@ from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.serialization import deserialize_message
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
@@ -53,7 +56,18 @@ WARN_THROTTLE_S = 5.0
 # (qos_overrides./image.subscription.*) through QoSOverridingOptions.
 INPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
                        durability=DurabilityPolicy.VOLATILE)
-OUTPUT_QOS = QoSProfile(depth=1)  # reliable, volatile: a late consumer gets the next frame, not a backlog
+OUTPUT_QOS = QoSProfile(depth=1)
+# The output worker (rendering for people) runs niced so that it yields the CPU to inference: on a small CPU it
+# otherwise steals a render's worth of time from every inference.
+OUTPUT_THREAD_NICE = 10
+
+
+def _lower_thread_priority(nice: int) -> None:
+    """Raise the calling thread's nice value (Linux: per thread); a no-op where unsupported."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except (AttributeError, OSError):
+        pass  # reliable, volatile: a late consumer gets the next frame, not a backlog
 
 
 @dataclass
@@ -77,6 +91,7 @@ class FrameOutput:
     publisher: Publisher
     build: Callable[[FrameResult], Any]  # returns the message, or None to skip this frame
     enabled: Callable[[], bool] = lambda: True
+    immediate: bool = False  # published by the segment worker at once (cheap, latency-critical outputs)
 
     def active(self) -> bool:
         return self.enabled() and self.publisher.get_subscription_count() > 0
@@ -117,11 +132,13 @@ class SegNetNode(Node):
             worker.start()
 
         if self.settings.use_compressed:
-            topic, msg_type = "image/compressed", CompressedImage
+            topic, self._input_type = "image/compressed", CompressedImage
         else:
-            topic, msg_type = "image", Image
+            topic, self._input_type = "image", Image
+        # raw=True: the callback stores serialized bytes; only frames the worker takes are deserialized, so a
+        # frame dropped under load costs one memcpy.
         self.subscription = self.create_subscription(
-            msg_type, topic, self._input.put, INPUT_QOS,
+            self._input_type, topic, self._input.put, INPUT_QOS, raw=True,
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_last = (time.monotonic(), 0)
@@ -138,7 +155,7 @@ class SegNetNode(Node):
         s = self.settings
         if s.publish_class_mask:
             self.outputs.append(FrameOutput("class_mask", self.create_publisher(Image, "~/class_mask", OUTPUT_QOS),
-                                            self._build_class_mask))
+                                            self._build_class_mask, immediate=True))
         if s.publish_color_mask:
             self.outputs.append(FrameOutput("color_mask", self.create_publisher(Image, "~/color_mask", OUTPUT_QOS),
                                             self._build_color_mask, lambda: self.render_settings.mask))
@@ -240,8 +257,15 @@ class SegNetNode(Node):
 
     def _segment_loop(self) -> None:
         while not self._input.closed:
-            msg = self._input.take(timeout=0.5)
-            if msg is None:
+            raw = self._input.take(timeout=0.5)
+            if raw is None:
+                continue
+            try:
+                msg = deserialize_message(raw, self._input_type)
+            except Exception as exc:  # noqa: BLE001 - malformed CDR from a foreign publisher
+                with self._stats_lock:
+                    self.frames_rejected += 1
+                self._warn(f"frame rejected: cannot deserialize {self._input_type.__name__}: {exc}")
                 continue
             try:
                 image_rgb = self._to_rgb(msg)
@@ -262,24 +286,33 @@ class SegNetNode(Node):
             with self._stats_lock:
                 self.frames_processed += 1
                 self._latencies.append(latency_ms)
-            self._results.put(FrameResult(msg.header, image_rgb, segmentation, timings, latency_ms,
-                                          self.render_settings))
+            frame = FrameResult(msg.header, image_rgb, segmentation, timings, latency_ms, self.render_settings)
+            if not self._publish(frame, immediate=True):
+                return
+            self._results.put(frame)
 
     def _output_loop(self) -> None:
+        _lower_thread_priority(OUTPUT_THREAD_NICE)
         while not self._results.closed:
             frame = self._results.take(timeout=0.5)
-            if frame is None:
+            if frame is not None and not self._publish(frame, immediate=False):
+                return
+
+    def _publish(self, frame: FrameResult, immediate: bool) -> bool:
+        """Build and publish the active outputs of one kind; False once ROS is shutting down."""
+        for output in self.outputs:
+            if output.immediate != immediate:
                 continue
-            for output in self.outputs:
-                try:
-                    if output.active():
-                        msg = output.build(frame)
-                        if msg is not None:
-                            output.publisher.publish(msg)
-                except Exception as exc:  # noqa: BLE001 - one output failing must not stop the others
-                    if not rclpy.ok(context=self.context):
-                        return
-                    self._warn(f"output {output.name} failed: {exc}", error=True)
+            try:
+                if output.active():
+                    msg = output.build(frame)
+                    if msg is not None:
+                        output.publisher.publish(msg)
+            except Exception as exc:  # noqa: BLE001 - one output failing must not stop the others
+                if not rclpy.ok(context=self.context):
+                    return False
+                self._warn(f"output {output.name} failed: {exc}", error=True)
+        return True
 
     # ----------------------------------------------------------------- parameters, diagnostics, shutdown
     def _on_set_parameters(self, params: list) -> SetParametersResult:

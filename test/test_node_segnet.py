@@ -163,7 +163,7 @@ def test_outputs_carry_input_header_and_class_mask_equals_segmenter(session, ref
     assert np.array_equal(mask, expected)
     assert (color_msg.encoding, overlay_msg.encoding) == ("rgb8", "rgb8")
     assert as_array(overlay_msg).shape == rgb.shape
-    assert as_array(color_msg).shape == rgb.shape  # color_mask_resolution: camera (config default)
+    assert as_array(color_msg).shape == (360, 480, 3)  # color_mask_resolution: network_input (config default)
     names = reference.spec.class_names
     assert list(info.class_names) == list(names)
     assert info.network == "espnet-camvid-480x360" and info.backend == "onnxruntime"
