@@ -80,7 +80,8 @@ _WORKSPACE = _Workspace()
 class _Axis:
     """segNet's sampling along one output axis: which grid samples each pixel blends, grouped into patches.
 
-    Pixel ``x`` blends grid index ``lo[x]`` and ``hi[x]`` with weight ``frac[x]`` on ``hi``. Patch ``k``
+    Pixel ``x`` blends grid index ``lo[x]`` and ``hi[x]`` with weight ``frac[x]`` on ``hi``, as the row ``x``
+    of ``weights`` (out_len, grid_len) does; ``powers`` holds ``[1, frac, frac**2]`` per pixel. Patch ``k``
     covers pixels ``starts[k]:starts[k+1]`` (possibly none), all sampling grid indices ``first[k]`` and
     ``second[k]``.
     """
@@ -88,6 +89,8 @@ class _Axis:
     lo: np.ndarray
     hi: np.ndarray
     frac: np.ndarray
+    weights: np.ndarray
+    powers: np.ndarray
     starts: np.ndarray
     first: np.ndarray
     second: np.ndarray
@@ -108,49 +111,57 @@ def _axis(grid_len: int, out_len: int, filter_mode: str) -> _Axis:
     first = np.arange(grid_len)
     second = first if filter_mode == "point" else np.minimum(first + 1, grid_len - 1)
     starts = np.searchsorted(lo, np.arange(grid_len + 1), side="left")
-    axis = _Axis(lo, hi, frac, starts, first, second)
-    for array in (lo, hi, frac, starts, first, second):
+    weights = np.zeros((out_len, grid_len), np.float32)
+    weights[np.arange(out_len), lo] = np.float32(1.0) - frac
+    weights[np.arange(out_len), hi] += frac
+    powers = np.stack((np.ones_like(frac), frac, frac * frac), axis=1)
+    axis = _Axis(lo, hi, frac, weights, powers, starts, first, second)
+    for array in (lo, hi, frac, weights, powers, starts, first, second):
         array.setflags(write=False)
     return axis
 
 
 @dataclass(frozen=True)
 class _Patches:
-    """The patch layout of one frame: row bands, horizontal runs and the interpolated grid rows."""
+    """The patch layout of one frame: which patches are constant, and the grid rows that bound each row band."""
 
     ys: _Axis
     xs: _Axis
     uniform: np.ndarray  # (bands, cols) bool: all samples of the patch hold one class
     classes: np.ndarray  # (bands, cols) class of the patch's first sample
-    rows_rgba: np.ndarray | None  # (h, W, 4) float32 grid rows interpolated along x, when any patch is mixed
+    upper: np.ndarray  # (bands, w) classes of the grid row above each band's pixels (segNet's y1)
+    lower: np.ndarray  # (bands, w) and below (y2)
+
+    def along_x(self, values: np.ndarray) -> np.ndarray:
+        """(bands, W, k) per-class ``values`` (C, k) interpolated along x on the upper row, and lower minus upper."""
+        top = self.xs.weights @ values[self.upper]
+        return top, self.xs.weights @ (values[self.lower] - values[self.upper])
 
 
-def _patches(class_map: np.ndarray, colors: np.ndarray, size: tuple[int, int], filter_mode: str) -> _Patches:
+def _patches(class_map: np.ndarray, size: tuple[int, int], filter_mode: str) -> _Patches:
     height_grid, width_grid = class_map.shape
     ys = _axis(height_grid, size[1], filter_mode)
     xs = _axis(width_grid, size[0], filter_mode)
-    top, bottom = class_map[ys.first], class_map[ys.second]
-    classes = top[:, xs.first]
-    uniform = (classes == top[:, xs.second]) & (classes == bottom[:, xs.first]) & (classes == bottom[:, xs.second])
-    rows_rgba = None
-    if not uniform.all():
-        rgba = colors[class_map]
-        frac = xs.frac[:, None]
-        rows_rgba = rgba[:, xs.lo] * (np.float32(1.0) - frac) + rgba[:, xs.hi] * frac
-    return _Patches(ys, xs, uniform, classes, rows_rgba)
+    upper, lower = class_map[ys.first], class_map[ys.second]
+    classes = upper[:, xs.first]
+    uniform = (classes == upper[:, xs.second]) & (classes == lower[:, xs.first]) & (classes == lower[:, xs.second])
+    return _Patches(ys, xs, uniform, classes, upper, lower)
 
 
-def _runs(keys: np.ndarray, starts: np.ndarray) -> list[tuple[int, int, float]]:
-    """Merge neighbouring patches with equal keys: [(x0, x1, key)] in pixels, empty patches skipped."""
-    widths = np.diff(starts)
-    keep = np.flatnonzero(widths > 0)
-    if keep.size == 0:
-        return []
-    keys = keys[keep]
-    breaks = np.flatnonzero(keys[1:] != keys[:-1]) + 1
-    first = np.concatenate(([0], breaks))
-    last = np.concatenate((breaks, [keys.size])) - 1
-    return [(int(starts[keep[f]]), int(starts[keep[e] + 1]), float(keys[f])) for f, e in zip(first, last, strict=True)]
+def _runs(keys: np.ndarray, starts: np.ndarray) -> list[list[tuple[int, int, float]]]:
+    """Per band, neighbouring patches with equal keys merged: [(x0, x1, key)] in pixels, empty patches skipped."""
+    bounds = starts.tolist()
+    keep = [k for k in range(len(bounds) - 1) if bounds[k + 1] > bounds[k]]
+    bands = []
+    for row in keys.tolist():
+        runs: list[tuple[int, int, float]] = []
+        for k in keep:
+            if runs and runs[-1][2] == row[k]:
+                runs[-1] = (runs[-1][0], bounds[k + 1], row[k])
+            else:
+                runs.append((bounds[k], bounds[k + 1], row[k]))
+        bands.append(runs)
+    return bands
 
 
 def _band_colors(patches: _Patches, rgb: np.ndarray) -> np.ndarray:
@@ -182,38 +193,39 @@ def render_mask(class_map: np.ndarray, colors: np.ndarray, size: tuple[int, int]
     if width <= 0 or height <= 0:
         raise ValueError(f"mask size must be positive, got {size}")
     out = _check_out(out, height, width)
-    patches = _patches(class_map, colors, (width, height), filter_mode)
+    patches = _patches(class_map, (width, height), filter_mode)
     rows = _band_colors(patches, np.clip(colors[:, :3], 0, 255).astype(np.uint8))
-    keys = np.where(patches.uniform, 0.0, _MIXED)
-    ys = patches.ys
-    for band in range(len(ys.first)):
-        y0, y1 = int(ys.starts[band]), int(ys.starts[band + 1])
+    coefs = None if patches.uniform.all() else _mask_coefs(patches, colors)
+    bounds = patches.ys.starts.tolist()
+    for band, runs in enumerate(_runs(np.where(patches.uniform, 0.0, _MIXED), patches.xs.starts)):
+        y0, y1 = bounds[band], bounds[band + 1]
         if y1 <= y0:
             continue
         out[y0:y1] = rows[band]
-        for x0, x1, key in _runs(keys[band], patches.xs.starts):
+        for x0, x1, key in runs:
             if key == _MIXED:
-                _mixed_mask(patches, band, y0, y1, x0, x1, out)
+                _mixed_mask(patches, coefs, band, y0, y1, x0, x1, out)
     return out
 
 
-def _band_fields(patches: _Patches, band: int, x0: int, x1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows y of a band interpolate grid rows A and B with weight fy: returns fy (n,1), A and B (x1-x0, 4)."""
-    ys = patches.ys
-    y0, y1 = int(ys.starts[band]), int(ys.starts[band + 1])
-    top = patches.rows_rgba[ys.first[band], x0:x1]
-    bottom = patches.rows_rgba[ys.second[band], x0:x1]
-    return ys.frac[y0:y1, None], top, bottom
+def _field(powers: np.ndarray, coefs: np.ndarray, x0: int, x1: int, name: str) -> np.ndarray:
+    """(rows, (x1-x0)*3) float32 polynomial in the band's vertical weight: ``powers @ coefs`` on columns x0:x1."""
+    coefs = coefs[:, 3 * x0:3 * x1]
+    dst = _WORKSPACE.get(name, powers.shape[0] * coefs.shape[1], np.float32)
+    return np.matmul(powers, coefs, out=dst.reshape(powers.shape[0], coefs.shape[1]))
 
 
-def _mixed_mask(patches: _Patches, band: int, y0: int, y1: int, x0: int, x1: int, out: np.ndarray) -> None:
+def _mask_coefs(patches: _Patches, colors: np.ndarray) -> np.ndarray:
+    """(bands, 2, W*3): colour = c0 + fy*dc on every pixel column of each band."""
+    c0, dc = patches.along_x(colors[:, :3])
+    return np.stack((c0, dc), axis=1).reshape(len(c0), 2, -1)
+
+
+def _mixed_mask(patches: _Patches, coefs: np.ndarray, band: int, y0: int, y1: int, x0: int, x1: int,
+                out: np.ndarray) -> None:
     """segNet's interpolated colour (truncated) on a run of patches whose samples hold different classes."""
-    fy, top, bottom = _band_fields(patches, band, x0, x1)
-    basis = np.concatenate((np.float32(1.0) - fy, fy), axis=1)  # (n, 2)
-    coefs = np.stack((top[:, :3], bottom[:, :3])).reshape(2, -1)
-    field = np.matmul(basis, coefs, out=_WORKSPACE.get("field", basis.shape[0] * coefs.shape[1], np.float32)
-                      .reshape(basis.shape[0], coefs.shape[1]))
-    np.copyto(out[y0:y1, x0:x1], field.reshape(y1 - y0, x1 - x0, 3), casting="unsafe")  # truncates
+    field = _field(patches.ys.powers[y0:y1, :2], coefs[band], x0, x1, "field")
+    np.copyto(out[y0:y1, x0:x1].reshape(y1 - y0, -1), field, casting="unsafe")  # truncates
 
 
 def render_overlay(image_rgb: np.ndarray, class_map: np.ndarray, colors: np.ndarray,
@@ -229,23 +241,22 @@ def render_overlay(image_rgb: np.ndarray, class_map: np.ndarray, colors: np.ndar
     out = _check_out(out, height, width)
     if np.shares_memory(out, image_rgb):
         raise ValueError("out must not overlap the input image")
-    patches = _patches(class_map, colors, (width, height), filter_mode)
+    patches = _patches(class_map, (width, height), filter_mode)
     rows = _band_colors(patches, np.clip(colors[:, :3], 0, 255).astype(np.uint8))
     alpha = np.clip(colors[:, 3], 0, 255)
-    keys = np.where(patches.uniform, alpha[patches.classes], _MIXED)
-    ys = patches.ys
-    for band in range(len(ys.first)):
-        y0, y1 = int(ys.starts[band]), int(ys.starts[band + 1])
+    coefs = None if patches.uniform.all() else _overlay_coefs(patches, colors)
+    bounds = patches.ys.starts.tolist()
+    for band, runs in enumerate(_runs(np.where(patches.uniform, alpha[patches.classes], _MIXED), patches.xs.starts)):
+        y0, y1 = bounds[band], bounds[band + 1]
         if y1 <= y0:
             continue
-        runs = _runs(keys[band], patches.xs.starts)
         if any(key != _MIXED for _, _, key in runs):
             # The band's constant colours, one row repeated, as the second operand of the weighted adds.
             color = _WORKSPACE.get("band", (y1 - y0) * width * 3).reshape(y1 - y0, width, 3)
             color[:] = rows[band]
         for x0, x1, key in runs:
             if key == _MIXED:
-                _mixed_overlay(patches, band, y0, y1, x0, x1, image_rgb, out)
+                _mixed_overlay(patches, coefs, band, y0, y1, x0, x1, image_rgb, out)
             else:
                 a = key / 255.0
                 cv2.addWeighted(image_rgb[y0:y1, x0:x1], 1.0 - a, color[:, x0:x1], a, _TRUNCATE,
@@ -253,28 +264,34 @@ def render_overlay(image_rgb: np.ndarray, class_map: np.ndarray, colors: np.ndar
     return out
 
 
-def _mixed_overlay(patches: _Patches, band: int, y0: int, y1: int, x0: int, x1: int,
-                   image_rgb: np.ndarray, out: np.ndarray) -> None:
-    """segNet's blend with per-pixel interpolated colour C and alpha a: floor(a/255*C + (1-a/255)*image).
+def _overlay_coefs(patches: _Patches, colors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per band, the premultiplied colour a*C/255 (bands, 3, W*3) and image weight 1-a/255 (bands, 2, W*3).
 
-    Along a band a = a0 + fy*da and C = c0 + fy*dc, so a*C/255 and 1-a/255 are quadratic in fy: one
-    (rows, 3) @ (3, columns*4) product gives the premultiplied colour and the image weight of every pixel.
+    Along a band a = a0 + fy*da and C = c0 + fy*dc, so a*C/255 is quadratic and 1-a/255 linear in fy.
     """
-    fy, top, bottom = _band_fields(patches, band, x0, x1)
-    a0, da = top[:, 3:] / np.float32(255.0), (bottom[:, 3:] - top[:, 3:]) / np.float32(255.0)
-    c0, dc = top[:, :3], bottom[:, :3] - top[:, :3]
-    zero = np.zeros_like(a0)
-    coefs = np.stack((np.concatenate((a0 * c0, np.float32(1.0) - a0), axis=1),
-                      np.concatenate((a0 * dc + da * c0, -da), axis=1),
-                      np.concatenate((da * dc, zero), axis=1))).reshape(3, -1)
-    basis = np.concatenate((np.ones_like(fy), fy, fy * fy), axis=1)
-    rows, cols = y1 - y0, x1 - x0
-    field = np.matmul(basis, coefs, out=_WORKSPACE.get("field", rows * cols * 4, np.float32).reshape(rows, cols * 4))
-    field = field.reshape(rows, cols, 4)
-    blend = np.multiply(image_rgb[y0:y1, x0:x1], field[..., 3:],
-                        out=_WORKSPACE.get("blend", rows * cols * 3, np.float32).reshape(rows, cols, 3))
-    blend += field[..., :3]
-    np.copyto(out[y0:y1, x0:x1], blend, casting="unsafe")  # truncates like segNet
+    a0, da = patches.along_x(colors[:, 3:] / np.float32(255.0))
+    c0, dc = patches.along_x(colors[:, :3])
+    bands, width = c0.shape[:2]
+    color = np.empty((bands, 3, width, 3), np.float32)
+    np.multiply(a0, c0, out=color[:, 0])
+    np.multiply(a0, dc, out=color[:, 1])
+    color[:, 1] += da * c0
+    np.multiply(da, dc, out=color[:, 2])
+    weight = np.empty((bands, 2, width, 3), np.float32)
+    np.subtract(np.float32(1.0), a0, out=weight[:, 0])
+    np.negative(da, out=weight[:, 1])
+    return color.reshape(bands, 3, -1), weight.reshape(bands, 2, -1)
+
+
+def _mixed_overlay(patches: _Patches, coefs: tuple[np.ndarray, np.ndarray], band: int, y0: int, y1: int,
+                   x0: int, x1: int, image_rgb: np.ndarray, out: np.ndarray) -> None:
+    """segNet's blend with per-pixel interpolated colour C and alpha a: floor(a/255*C + (1-a/255)*image)."""
+    powers = patches.ys.powers[y0:y1]
+    color = _field(powers, coefs[0][band], x0, x1, "color")
+    weight = _field(powers[:, :2], coefs[1][band], x0, x1, "weight")
+    blend = np.multiply(image_rgb[y0:y1, x0:x1].reshape(y1 - y0, -1), weight, out=weight)
+    blend += color
+    np.copyto(out[y0:y1, x0:x1].reshape(y1 - y0, -1), blend, casting="unsafe")  # truncates like segNet
 
 
 def _check_image(image_rgb: np.ndarray) -> np.ndarray:
