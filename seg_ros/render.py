@@ -132,10 +132,16 @@ class _Patches:
     upper: np.ndarray  # (bands, w) classes of the grid row above each band's pixels (segNet's y1)
     lower: np.ndarray  # (bands, w) and below (y2)
 
-    def along_x(self, values: np.ndarray) -> np.ndarray:
-        """(bands, W, k) per-class ``values`` (C, k) interpolated along x on the upper row, and lower minus upper."""
-        top = self.xs.weights @ values[self.upper]
-        return top, self.xs.weights @ (values[self.lower] - values[self.upper])
+    def along_x(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-class ``values`` (C,k) on the band's upper grid row, interpolated along x, and lower minus upper.
+
+        Both planar, (k, bands, W): one matrix product, and the later per-channel arithmetic stays contiguous.
+        """
+        upper = values[self.upper]
+        rows = np.stack((upper, values[self.lower] - upper)).transpose(0, 3, 1, 2)  # (2, k, bands, w)
+        planes = rows.reshape(-1, rows.shape[-1]) @ self.xs.weights.T
+        planes = planes.reshape(*rows.shape[:3], -1)
+        return planes[0], planes[1]
 
 
 def _patches(class_map: np.ndarray, size: tuple[int, int], filter_mode: str) -> _Patches:
@@ -215,10 +221,18 @@ def _field(powers: np.ndarray, coefs: np.ndarray, x0: int, x1: int, name: str) -
     return np.matmul(powers, coefs, out=dst.reshape(powers.shape[0], coefs.shape[1]))
 
 
+def _interleave(planes: Sequence[np.ndarray], dst: np.ndarray) -> None:
+    """Planar (3, bands, W) coefficients into the image's interleaved RGB layout, ``dst`` (bands, W, 3)."""
+    cv2.merge(list(planes), dst=dst)
+
+
 def _mask_coefs(patches: _Patches, colors: np.ndarray) -> np.ndarray:
     """(bands, 2, W*3): colour = c0 + fy*dc on every pixel column of each band."""
     c0, dc = patches.along_x(colors[:, :3])
-    return np.stack((c0, dc), axis=1).reshape(len(c0), 2, -1)
+    coefs = np.empty((c0.shape[1], 2, c0.shape[2], 3), np.float32)
+    for j, planes in enumerate((c0, dc)):
+        _interleave(planes, coefs[:, j])
+    return coefs.reshape(len(coefs), 2, -1)
 
 
 def _mixed_mask(patches: _Patches, coefs: np.ndarray, band: int, y0: int, y1: int, x0: int, x1: int,
@@ -269,17 +283,16 @@ def _overlay_coefs(patches: _Patches, colors: np.ndarray) -> tuple[np.ndarray, n
 
     Along a band a = a0 + fy*da and C = c0 + fy*dc, so a*C/255 is quadratic and 1-a/255 linear in fy.
     """
-    a0, da = patches.along_x(colors[:, 3:] / np.float32(255.0))
-    c0, dc = patches.along_x(colors[:, :3])
-    bands, width = c0.shape[:2]
+    values = np.concatenate((colors[:, :3], colors[:, 3:] / np.float32(255.0)), axis=1)
+    top, delta = patches.along_x(values)
+    c0, dc, a0, da = top[:3], delta[:3], top[3], delta[3]
+    bands, width = a0.shape
     color = np.empty((bands, 3, width, 3), np.float32)
-    np.multiply(a0, c0, out=color[:, 0])
-    np.multiply(a0, dc, out=color[:, 1])
-    color[:, 1] += da * c0
-    np.multiply(da, dc, out=color[:, 2])
+    for j, planes in enumerate((a0 * c0, a0 * dc + da * c0, da * dc)):
+        _interleave(planes, color[:, j])
     weight = np.empty((bands, 2, width, 3), np.float32)
-    np.subtract(np.float32(1.0), a0, out=weight[:, 0])
-    np.negative(da, out=weight[:, 1])
+    for j, plane in enumerate((np.float32(1.0) - a0, -da)):
+        _interleave((plane, plane, plane), weight[:, j])
     return color.reshape(bands, 3, -1), weight.reshape(bands, 2, -1)
 
 
@@ -289,9 +302,10 @@ def _mixed_overlay(patches: _Patches, coefs: tuple[np.ndarray, np.ndarray], band
     powers = patches.ys.powers[y0:y1]
     color = _field(powers, coefs[0][band], x0, x1, "color")
     weight = _field(powers[:, :2], coefs[1][band], x0, x1, "weight")
-    blend = np.multiply(image_rgb[y0:y1, x0:x1].reshape(y1 - y0, -1), weight, out=weight)
-    blend += color
-    np.copyto(out[y0:y1, x0:x1].reshape(y1 - y0, -1), blend, casting="unsafe")  # truncates like segNet
+    image = _WORKSPACE.get("image", color.size, np.float32).reshape(color.shape)
+    np.copyto(image, image_rgb[y0:y1, x0:x1].reshape(y1 - y0, -1))
+    cv2.accumulateProduct(image, weight, color)  # color += image * weight
+    np.copyto(out[y0:y1, x0:x1].reshape(y1 - y0, -1), color, casting="unsafe")  # truncates like segNet
 
 
 def _check_image(image_rgb: np.ndarray) -> np.ndarray:

@@ -152,3 +152,144 @@ def test_legend_has_a_swatch_per_class():
     for row, color in zip(rows, COLORS[:2], strict=True):
         assert (row.reshape(-1, 3) == color[:3]).all(axis=1).sum() > 50  # swatch pixels
         assert (row.reshape(-1, 3) == 0).all(axis=1).sum() > 10  # name text / outline
+
+
+# --- the fast patch renderer against straightforward per-pixel emulations of segNet's kernel -------------------
+
+F32 = np.float32
+
+
+def segnet_color(grid: np.ndarray, colors: np.ndarray, width: int, height: int, mode: str, dtype=F32) -> np.ndarray:
+    """(H,W,4) colour of every output pixel, transcribed from segNet's gpuSegOverlay kernel (float32 there).
+
+    Sample positions are always float32, as in segNet; ``dtype`` sets the precision of the blend weights.
+    """
+    colors = colors.astype(dtype)
+    grid_h, grid_w = grid.shape
+    px = np.arange(width, dtype=F32) / F32(width)
+    py = np.arange(height, dtype=F32) / F32(height)
+    if mode == "point":
+        x1 = (px * F32(grid_w)).astype(int)
+        y1 = (py * F32(grid_h)).astype(int)
+        return colors[grid[y1[:, None], x1[None, :]]]
+    cx = np.maximum(px * F32(grid_w) - F32(0.5), F32(0))
+    cy = np.maximum(py * F32(grid_h) - F32(0.5), F32(0))
+    x1, y1 = cx.astype(int), cy.astype(int)
+    x2 = np.where(x1 >= grid_w - 1, x1, x1 + 1)
+    y2 = np.where(y1 >= grid_h - 1, y1, y1 + 1)
+    one = dtype(1)
+    x1f, y1f = one - (cx - x1.astype(F32)).astype(dtype), one - (cy - y1.astype(F32)).astype(dtype)
+    x2f, y2f = one - x1f, one - y1f
+    x1, x2, x1f, x2f = x1[None, :], x2[None, :], x1f[None, :, None], x2f[None, :, None]
+    y1, y2, y1f, y2f = y1[:, None], y2[:, None], y1f[:, None, None], y2f[:, None, None]
+    return (colors[grid[y1, x1]] * (x1f * y1f) + colors[grid[y1, x2]] * (x2f * y1f)
+            + colors[grid[y2, x2]] * (x2f * y2f) + colors[grid[y2, x1]] * (x1f * y2f))
+
+
+def segnet_overlay(image: np.ndarray, grid: np.ndarray, colors: np.ndarray, mode: str, dtype=F32) -> np.ndarray:
+    """segNet's overlay before truncation: alpha*colour + (1-alpha)*pixel with alpha = interpolated alpha/255.
+
+    (segNet reads the input pixel at int(x/W*W) in float32, which repeats a row or column here and there;
+    the emulation reads pixel x, as seg_ros does.)
+    """
+    color = segnet_color(grid, colors, image.shape[1], image.shape[0], mode, dtype)
+    alpha = color[..., 3:] / dtype(255)
+    return alpha * color[..., :3] + (dtype(1) - alpha) * image.astype(dtype)
+
+
+def assert_truncation_matches(got: np.ndarray, exact: np.ndarray) -> None:
+    """``got`` is floor(exact) wherever the exact value is not within float32 noise of an integer, and one off
+    at most there (segNet's own float32 result lands on either side of such integers)."""
+    diff = got.astype(np.float64) - np.floor(exact)
+    near_integer = np.abs(exact - np.rint(exact)) < 1e-3
+    assert np.abs(diff).max() <= 1
+    assert not diff[~near_integer].any(), f"{np.count_nonzero(diff[~near_integer])} values off"
+
+
+def random_case(seed: int, grid_shape: tuple[int, int], size: tuple[int, int], classes: int = 6):
+    """Blobby random grid, random colours with per-class alphas (0 and 255 included), random image."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, classes, (max(1, grid_shape[0] // 2), max(1, grid_shape[1] // 2)), dtype=np.uint8)
+    grid = cv2.resize(coarse, grid_shape[::-1], interpolation=cv2.INTER_NEAREST)
+    grid[rng.random(grid.shape) < 0.15] = rng.integers(0, classes)  # some isolated cells
+    colors = rng.integers(0, 256, (classes, 4)).astype(np.float32)
+    colors[0, 3], colors[1, 3] = 0, 255
+    image = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    return grid, colors, image
+
+
+# (grid h, w) and output (width, height): divisible, not divisible, smaller than the grid, one row/column.
+SHAPES = [((10, 18), (1280, 720)), ((7, 11), (97, 53)), ((5, 9), (6, 4)), ((1, 6), (40, 3)), ((6, 1), (5, 33))]
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("grid_shape,size", SHAPES)
+def test_point_overlay_is_exact(seed, grid_shape, size):
+    """Each pixel is floor((A*c + (255-A)*x)/255) for the class of the cell segNet samples: exact integers."""
+    grid, colors, image = random_case(seed, grid_shape, size)
+    color = segnet_color(grid, colors, size[0], size[1], "point").astype(np.int64)  # integers
+    want = (color[..., 3:] * color[..., :3] + (255 - color[..., 3:]) * image) // 255
+    got = render.render_overlay(image, grid, colors, "point")
+    assert got.dtype == np.uint8 and got.shape == image.shape
+    assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("grid_shape,size", SHAPES)
+def test_point_mask_is_exact(seed, grid_shape, size):
+    grid, colors, _ = random_case(seed, grid_shape, size)
+    want = segnet_color(grid, colors, size[0], size[1], "point")[..., :3].astype(np.uint8)
+    assert np.array_equal(render.render_mask(grid, colors, size, "point"), want)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("grid_shape,size", SHAPES)
+def test_linear_overlay_matches_exact_emulation(seed, grid_shape, size):
+    grid, colors, image = random_case(seed, grid_shape, size)
+    exact = segnet_overlay(image, grid, colors, "linear", np.float64)
+    assert_truncation_matches(render.render_overlay(image, grid, colors, "linear"), exact)
+    float32 = segnet_overlay(image, grid, colors, "linear").astype(np.uint8)  # what segNet itself computes
+    diff = render.render_overlay(image, grid, colors, "linear").astype(int) - float32
+    assert np.abs(diff).max() <= 1
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("grid_shape,size", SHAPES)
+def test_linear_mask_matches_exact_emulation(seed, grid_shape, size):
+    grid, colors, _ = random_case(seed, grid_shape, size)
+    exact = segnet_color(grid, colors, size[0], size[1], "linear", np.float64)[..., :3]
+    assert_truncation_matches(render.render_mask(grid, colors, size, "linear"), exact)
+
+
+def test_uniform_grid_linear_is_the_point_blend():
+    """One class everywhere: every patch is constant, so linear and point agree exactly."""
+    _, colors, image = random_case(4, (3, 3), (50, 30))
+    grid = np.full((4, 5), 2, np.uint8)
+    assert np.array_equal(render.render_overlay(image, grid, colors, "linear"),
+                          render.render_overlay(image, grid, colors, "point"))
+
+
+@pytest.mark.parametrize("mode", render.FILTER_MODES)
+def test_out_buffer_and_views_are_written_in_place(mode):
+    grid, colors, image = random_case(5, (7, 11), (97, 53))
+    want = render.render_overlay(image, grid, colors, mode)
+    canvas = np.full((60, 120, 3), 7, np.uint8)
+    view = canvas[2:55, 10:107]
+    assert render.render_overlay(image, grid, colors, mode, out=view) is view
+    assert np.array_equal(canvas[2:55, 10:107], want)
+    assert (canvas[:2] == 7).all() and (canvas[:, :10] == 7).all() and (canvas[:, 107:] == 7).all()
+    mask = np.zeros((53, 97, 3), np.uint8)
+    assert render.render_mask(grid, colors, (97, 53), mode, out=mask) is mask
+    assert np.array_equal(mask, render.render_mask(grid, colors, (97, 53), mode))
+
+
+def test_out_buffer_is_checked():
+    grid, colors, image = random_case(6, (3, 4), (20, 10))
+    with pytest.raises(ValueError, match="out"):
+        render.render_overlay(image, grid, colors, out=np.zeros((10, 21, 3), np.uint8))
+    with pytest.raises(ValueError, match="out"):
+        render.render_overlay(image, grid, colors, out=np.zeros((10, 20, 3), np.float32))
+    with pytest.raises(ValueError, match="out"):
+        render.render_mask(grid, colors, (20, 10), out=np.zeros((10, 20, 6), np.uint8)[..., ::2])
+    with pytest.raises(ValueError, match="overlap"):
+        render.render_overlay(image, grid, colors, out=image)
