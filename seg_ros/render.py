@@ -80,8 +80,8 @@ _WORKSPACE = _Workspace()
 class _Axis:
     """segNet's sampling along one output axis: which grid samples each pixel blends, grouped into patches.
 
-    Pixel ``x`` blends grid index ``lo[x]`` and ``hi[x]`` with weight ``frac[x]`` on ``hi``, as the row ``x``
-    of ``weights`` (out_len, grid_len) does; ``powers`` holds ``[1, frac, frac**2]`` per pixel. Patch ``k``
+    Pixel ``x`` blends grid index ``lo[x]`` and ``hi[x]`` with weight ``frac[x]`` on ``hi``, as column ``x`` of
+    ``spread`` (grid_len, out_len) does; ``powers`` holds ``[1, frac, frac**2]`` per pixel. Patch ``k``
     covers pixels ``starts[k]:starts[k+1]`` (possibly none), all sampling grid indices ``first[k]`` and
     ``second[k]``.
     """
@@ -89,7 +89,7 @@ class _Axis:
     lo: np.ndarray
     hi: np.ndarray
     frac: np.ndarray
-    weights: np.ndarray
+    spread: np.ndarray
     powers: np.ndarray
     starts: np.ndarray
     first: np.ndarray
@@ -111,12 +111,12 @@ def _axis(grid_len: int, out_len: int, filter_mode: str) -> _Axis:
     first = np.arange(grid_len)
     second = first if filter_mode == "point" else np.minimum(first + 1, grid_len - 1)
     starts = np.searchsorted(lo, np.arange(grid_len + 1), side="left")
-    weights = np.zeros((out_len, grid_len), np.float32)
-    weights[np.arange(out_len), lo] = np.float32(1.0) - frac
-    weights[np.arange(out_len), hi] += frac
+    spread = np.zeros((grid_len, out_len), np.float32)
+    spread[lo, np.arange(out_len)] = np.float32(1.0) - frac
+    spread[hi, np.arange(out_len)] += frac
     powers = np.stack((np.ones_like(frac), frac, frac * frac), axis=1)
-    axis = _Axis(lo, hi, frac, weights, powers, starts, first, second)
-    for array in (lo, hi, frac, weights, powers, starts, first, second):
+    axis = _Axis(lo, hi, frac, spread, powers, starts, first, second)
+    for array in (lo, hi, frac, spread, powers, starts, first, second):
         array.setflags(write=False)
     return axis
 
@@ -132,15 +132,23 @@ class _Patches:
     upper: np.ndarray  # (bands, w) classes of the grid row above each band's pixels (segNet's y1)
     lower: np.ndarray  # (bands, w) and below (y2)
 
+    def same(self, values: np.ndarray) -> np.ndarray:
+        """(bands, cols) bool: all four grid samples of the patch have the same per-class value."""
+        upper, lower = values[self.upper], values[self.lower]
+        first, second = self.xs.first, self.xs.second
+        value = upper[:, first]
+        return (value == upper[:, second]) & (value == lower[:, first]) & (value == lower[:, second])
+
     def along_x(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-class ``values`` (C,k) on the band's upper grid row, interpolated along x, and lower minus upper.
 
-        Both planar, (k, bands, W): one matrix product, and the later per-channel arithmetic stays contiguous.
+        Both planar, (k, bands, W), so the later per-channel arithmetic runs on contiguous rows.
         """
         upper = values[self.upper]
         rows = np.stack((upper, values[self.lower] - upper)).transpose(0, 3, 1, 2)  # (2, k, bands, w)
-        planes = rows.reshape(-1, rows.shape[-1]) @ self.xs.weights.T
-        planes = planes.reshape(*rows.shape[:3], -1)
+        rows = np.ascontiguousarray(rows).reshape(-1, rows.shape[-1])
+        planes = _matmul(rows, self.xs.spread, np.empty((len(rows), self.xs.spread.shape[1]), np.float32))
+        planes = planes.reshape(2, values.shape[1], len(upper), -1)
         return planes[0], planes[1]
 
 
@@ -149,9 +157,9 @@ def _patches(class_map: np.ndarray, size: tuple[int, int], filter_mode: str) -> 
     ys = _axis(height_grid, size[1], filter_mode)
     xs = _axis(width_grid, size[0], filter_mode)
     upper, lower = class_map[ys.first], class_map[ys.second]
-    classes = upper[:, xs.first]
-    uniform = (classes == upper[:, xs.second]) & (classes == lower[:, xs.first]) & (classes == lower[:, xs.second])
-    return _Patches(ys, xs, uniform, classes, upper, lower)
+    patches = _Patches(ys, xs, np.empty(0, bool), upper[:, xs.first], upper, lower)
+    object.__setattr__(patches, "uniform", patches.same(np.arange(int(class_map.max()) + 1)))
+    return patches
 
 
 def _runs(keys: np.ndarray, starts: np.ndarray) -> list[list[tuple[int, int, float]]]:
@@ -175,7 +183,9 @@ def _band_colors(patches: _Patches, rgb: np.ndarray) -> np.ndarray:
     return np.repeat(rgb[patches.classes], np.diff(patches.xs.starts), axis=1)
 
 
+# Run keys: a uniform run's key is its alpha; boundary runs with one alpha get _FLAT + alpha, others _MIXED.
 _MIXED = -1.0
+_FLAT = 1000.0
 
 
 def _check_out(out: np.ndarray | None, height: int, width: int) -> np.ndarray:
@@ -214,11 +224,24 @@ def render_mask(class_map: np.ndarray, colors: np.ndarray, size: tuple[int, int]
     return out
 
 
+# Rows per matrix product are capped so that OpenBLAS keeps each one on the calling thread: its thread pool
+# costs milliseconds per call when the cores are busy, and these products are small.
+_BLAS_SINGLE_THREAD = 65536 * 4
+
+
+def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``a @ b`` into ``out``, in row blocks small enough for OpenBLAS to stay on this thread."""
+    step = max(1, _BLAS_SINGLE_THREAD // (b.shape[0] * b.shape[1]))
+    for r in range(0, len(a), step):
+        np.matmul(a[r:r + step], b, out=out[r:r + step])
+    return out
+
+
 def _field(powers: np.ndarray, coefs: np.ndarray, x0: int, x1: int, name: str) -> np.ndarray:
     """(rows, (x1-x0)*3) float32 polynomial in the band's vertical weight: ``powers @ coefs`` on columns x0:x1."""
     coefs = coefs[:, 3 * x0:3 * x1]
-    dst = _WORKSPACE.get(name, powers.shape[0] * coefs.shape[1], np.float32)
-    return np.matmul(powers, coefs, out=dst.reshape(powers.shape[0], coefs.shape[1]))
+    dst = _WORKSPACE.get(name, len(powers) * coefs.shape[1], np.float32).reshape(len(powers), coefs.shape[1])
+    return _matmul(powers, coefs, dst)
 
 
 def _interleave(planes: Sequence[np.ndarray], dst: np.ndarray) -> None:
@@ -258,19 +281,25 @@ def render_overlay(image_rgb: np.ndarray, class_map: np.ndarray, colors: np.ndar
     patches = _patches(class_map, (width, height), filter_mode)
     rows = _band_colors(patches, np.clip(colors[:, :3], 0, 255).astype(np.uint8))
     alpha = np.clip(colors[:, 3], 0, 255)
-    coefs = None if patches.uniform.all() else _overlay_coefs(patches, colors)
+    keys = alpha[patches.classes]
+    coefs = None
+    if not patches.uniform.all():
+        coefs = _overlay_coefs(patches, colors)
+        keys = np.where(patches.uniform, keys, np.where(patches.same(alpha), _FLAT + keys, _MIXED))
     bounds = patches.ys.starts.tolist()
-    for band, runs in enumerate(_runs(np.where(patches.uniform, alpha[patches.classes], _MIXED), patches.xs.starts)):
+    for band, runs in enumerate(_runs(keys, patches.xs.starts)):
         y0, y1 = bounds[band], bounds[band + 1]
         if y1 <= y0:
             continue
-        if any(key != _MIXED for _, _, key in runs):
+        if any(key < _FLAT for _, _, key in runs):
             # The band's constant colours, one row repeated, as the second operand of the weighted adds.
             color = _WORKSPACE.get("band", (y1 - y0) * width * 3).reshape(y1 - y0, width, 3)
             color[:] = rows[band]
         for x0, x1, key in runs:
             if key == _MIXED:
                 _mixed_overlay(patches, coefs, band, y0, y1, x0, x1, image_rgb, out)
+            elif key >= _FLAT:
+                _flat_overlay(patches, coefs, band, y0, y1, x0, x1, key - _FLAT, image_rgb, out)
             else:
                 a = key / 255.0
                 cv2.addWeighted(image_rgb[y0:y1, x0:x1], 1.0 - a, color[:, x0:x1], a, _TRUNCATE,
@@ -278,8 +307,9 @@ def render_overlay(image_rgb: np.ndarray, class_map: np.ndarray, colors: np.ndar
     return out
 
 
-def _overlay_coefs(patches: _Patches, colors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per band, the premultiplied colour a*C/255 (bands, 3, W*3) and image weight 1-a/255 (bands, 2, W*3).
+def _overlay_coefs(patches: _Patches, colors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per band, the premultiplied colour a*C/255 (bands, 3, W*3), image weight 1-a/255 (bands, 2, W*3) and
+    colour C (bands, 2, W*3) on every pixel column.
 
     Along a band a = a0 + fy*da and C = c0 + fy*dc, so a*C/255 is quadratic and 1-a/255 linear in fy.
     """
@@ -293,10 +323,13 @@ def _overlay_coefs(patches: _Patches, colors: np.ndarray) -> tuple[np.ndarray, n
     weight = np.empty((bands, 2, width, 3), np.float32)
     for j, plane in enumerate((np.float32(1.0) - a0, -da)):
         _interleave((plane, plane, plane), weight[:, j])
-    return color.reshape(bands, 3, -1), weight.reshape(bands, 2, -1)
+    plain = np.empty((bands, 2, width, 3), np.float32)
+    for j, planes in enumerate((c0, dc)):
+        _interleave(planes, plain[:, j])
+    return color.reshape(bands, 3, -1), weight.reshape(bands, 2, -1), plain.reshape(bands, 2, -1)
 
 
-def _mixed_overlay(patches: _Patches, coefs: tuple[np.ndarray, np.ndarray], band: int, y0: int, y1: int,
+def _mixed_overlay(patches: _Patches, coefs: tuple[np.ndarray, ...], band: int, y0: int, y1: int,
                    x0: int, x1: int, image_rgb: np.ndarray, out: np.ndarray) -> None:
     """segNet's blend with per-pixel interpolated colour C and alpha a: floor(a/255*C + (1-a/255)*image)."""
     powers = patches.ys.powers[y0:y1]
@@ -305,6 +338,15 @@ def _mixed_overlay(patches: _Patches, coefs: tuple[np.ndarray, np.ndarray], band
     image = _WORKSPACE.get("image", color.size, np.float32).reshape(color.shape)
     np.copyto(image, image_rgb[y0:y1, x0:x1].reshape(y1 - y0, -1))
     cv2.accumulateProduct(image, weight, color)  # color += image * weight
+    np.copyto(out[y0:y1, x0:x1].reshape(y1 - y0, -1), color, casting="unsafe")  # truncates like segNet
+
+
+def _flat_overlay(patches: _Patches, coefs: tuple[np.ndarray, ...], band: int, y0: int, y1: int,
+                  x0: int, x1: int, alpha: float, image_rgb: np.ndarray, out: np.ndarray) -> None:
+    """Boundary patches whose classes share one alpha: only the colour varies, the image weight is constant."""
+    color = _field(patches.ys.powers[y0:y1, :2], coefs[2][band], x0, x1, "color")
+    image = image_rgb[y0:y1, x0:x1].reshape(y1 - y0, -1)
+    cv2.accumulateWeighted(image, color, 1.0 - alpha / 255.0)  # color = a/255*color + (1-a/255)*image
     np.copyto(out[y0:y1, x0:x1].reshape(y1 - y0, -1), color, casting="unsafe")  # truncates like segNet
 
 
