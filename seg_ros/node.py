@@ -2,10 +2,10 @@
 
 Threads: the executor thread only stores incoming (serialized) images in a one-slot ``LatestFrame`` (latest
 frame wins); the *segment* worker deserializes and converts the newest one, runs the network, publishes the
-latency-critical ``immediate`` outputs (class mask) and hands the frame to the niced *output* worker through a
-second one-slot holder, so rendering frame N overlaps inference of frame N+1 without slowing it. Per-frame
-outputs are one list of ``FrameOutput`` (publisher + message builder): an output is built only when it is
-enabled and has a subscriber, so nothing is rendered for nobody.
+cheap, latency-critical ``immediate`` outputs (class mask, info) and hands the frame to the niced *output*
+worker through a second one-slot holder, so rendering frame N overlaps inference of frame N+1 without slowing
+it. Per-frame outputs are one list of ``FrameOutput`` (publisher + message builder): an output is built only
+when it is enabled and has a subscriber, so nothing is rendered for nobody.
 """
 
 from __future__ import annotations
@@ -112,6 +112,7 @@ class SegNetNode(Node):
         self.segmenter = Segmenter(spec, self.settings.backend, self.settings.threads, self.settings.ignore_class)
         self.spec = spec
         self._colors_cache: tuple[float, np.ndarray] | None = None
+        self._last_render_ms = 0.0
 
         self.frames_processed = 0
         self.frames_rejected = 0
@@ -156,12 +157,6 @@ class SegNetNode(Node):
         if s.publish_class_mask:
             self.outputs.append(FrameOutput("class_mask", self.create_publisher(Image, "~/class_mask", OUTPUT_QOS),
                                             self._build_class_mask, immediate=True))
-        if s.publish_color_mask:
-            self.outputs.append(FrameOutput("color_mask", self.create_publisher(Image, "~/color_mask", OUTPUT_QOS),
-                                            self._build_color_mask, lambda: self.render_settings.mask))
-        if s.publish_overlay:
-            self.outputs.append(FrameOutput("overlay", self.create_publisher(Image, "~/overlay", OUTPUT_QOS),
-                                            self._build_overlay, lambda: self.render_settings.overlay))
         if s.publish_info:
             try:
                 from seg_ros.msg import SegmentationInfo
@@ -169,9 +164,14 @@ class SegNetNode(Node):
                 self.get_logger().warning(f"~/info disabled: seg_ros/msg/SegmentationInfo is not built ({exc})")
             else:
                 self._info_type = SegmentationInfo
-                # Last: it reports the render time of the outputs above.
                 self.outputs.append(FrameOutput("info", self.create_publisher(SegmentationInfo, "~/info", OUTPUT_QOS),
-                                                self._build_info))
+                                                self._build_info, immediate=True))
+        if s.publish_overlay:
+            self.outputs.append(FrameOutput("overlay", self.create_publisher(Image, "~/overlay", OUTPUT_QOS),
+                                            self._build_overlay, lambda: self.render_settings.overlay))
+        if s.publish_color_mask:
+            self.outputs.append(FrameOutput("color_mask", self.create_publisher(Image, "~/color_mask", OUTPUT_QOS),
+                                            self._build_color_mask, lambda: self.render_settings.mask))
 
     def _size_for(self, resolution: str, frame: FrameResult) -> tuple[int, int]:
         if resolution == "camera":
@@ -197,6 +197,7 @@ class SegNetNode(Node):
         ms = (time.perf_counter() - start) * 1000.0
         frame.timings["render"] = frame.timings.get("render", 0.0) + ms
         self.segmenter.timer.add("render", ms)
+        self._last_render_ms = frame.timings["render"]
 
     def _build_class_mask(self, frame: FrameResult) -> Image:
         class_map = frame.segmentation.class_map
@@ -232,7 +233,8 @@ class SegNetNode(Node):
         msg.preprocess_ms = float(frame.timings.get("preprocess", 0.0))
         msg.network_ms = float(frame.timings.get("network", 0.0))
         msg.postprocess_ms = float(frame.timings.get("postprocess", 0.0))
-        msg.render_ms = float(frame.timings.get("render", 0.0))
+        # ~/info leaves with the class mask, before this frame is rendered: it reports the newest render time.
+        msg.render_ms = float(self._last_render_ms)
         msg.latency_ms = float(frame.latency_ms)
         msg.frames_received, msg.frames_processed, msg.frames_dropped, msg.frames_rejected = self.counters()
         return msg

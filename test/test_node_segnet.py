@@ -221,7 +221,7 @@ def test_runtime_parameters_change_overlay_and_invalid_values_are_rejected(sessi
         assert result.successful, result.reason
         before = len(session.overlay)
         session.send(image_msg(rgb), [session.color_mask, session.info])
-        time.sleep(0.3)  # an overlay, had one been rendered, was published before info
+        time.sleep(0.3)  # an overlay, had one been rendered, was published before the colour mask
         assert len(session.overlay) == before  # overlay no longer rendered
     finally:
         session.set_parameters(alpha=150.0, visualize="overlay,mask")
