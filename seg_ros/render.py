@@ -98,16 +98,19 @@ class _Axis:
 
 @functools.lru_cache(maxsize=64)
 def _axis(grid_len: int, out_len: int, filter_mode: str) -> _Axis:
-    """Sample indices and weights exactly as segNet's kernel computes them, in float32."""
-    pos = np.arange(out_len, dtype=np.float32) / np.float32(out_len) * np.float32(grid_len)
+    """Sample indices and weights of segNet's kernel: cell x*g/W (point), or x*g/W - 0.5 clamped (linear).
+
+    Positions are exact here; segNet's float32 x/W*g lands just below an integer for a few x, repeating a
+    column of cells, which the exact position does not copy.
+    """
     if filter_mode == "point":
-        lo = np.minimum(pos.astype(np.intp), grid_len - 1)
+        lo = np.arange(out_len) * grid_len // out_len
         hi, frac = lo, np.zeros(out_len, np.float32)
     else:
-        pos = np.maximum(pos - np.float32(0.5), np.float32(0.0))
+        pos = np.maximum(np.arange(out_len) * grid_len / out_len - 0.5, 0.0)
         lo = np.minimum(pos.astype(np.intp), grid_len - 1)
         hi = np.minimum(lo + 1, grid_len - 1)
-        frac = np.where(hi > lo, pos - lo.astype(np.float32), np.float32(0.0)).astype(np.float32)
+        frac = np.where(hi > lo, pos - lo, 0.0).astype(np.float32)
     first = np.arange(grid_len)
     second = first if filter_mode == "point" else np.minimum(first + 1, grid_len - 1)
     starts = np.searchsorted(lo, np.arange(grid_len + 1), side="left")

@@ -162,23 +162,24 @@ F32 = np.float32
 def segnet_color(grid: np.ndarray, colors: np.ndarray, width: int, height: int, mode: str, dtype=F32) -> np.ndarray:
     """(H,W,4) colour of every output pixel, transcribed from segNet's gpuSegOverlay kernel (float32 there).
 
-    Sample positions are always float32, as in segNet; ``dtype`` sets the precision of the blend weights.
+    ``dtype`` sets the precision of the blend weights. Sample positions are exact (segNet's float32 x/W*g
+    lands just below an integer for a few x and repeats a column of cells; seg_ros does not copy that).
     """
     colors = colors.astype(dtype)
     grid_h, grid_w = grid.shape
-    px = np.arange(width, dtype=F32) / F32(width)
-    py = np.arange(height, dtype=F32) / F32(height)
+    px = np.arange(width) / width
+    py = np.arange(height) / height
     if mode == "point":
-        x1 = (px * F32(grid_w)).astype(int)
-        y1 = (py * F32(grid_h)).astype(int)
+        x1 = np.arange(width) * grid_w // width
+        y1 = np.arange(height) * grid_h // height
         return colors[grid[y1[:, None], x1[None, :]]]
-    cx = np.maximum(px * F32(grid_w) - F32(0.5), F32(0))
-    cy = np.maximum(py * F32(grid_h) - F32(0.5), F32(0))
+    cx = np.maximum(px * grid_w - 0.5, 0)
+    cy = np.maximum(py * grid_h - 0.5, 0)
     x1, y1 = cx.astype(int), cy.astype(int)
     x2 = np.where(x1 >= grid_w - 1, x1, x1 + 1)
     y2 = np.where(y1 >= grid_h - 1, y1, y1 + 1)
     one = dtype(1)
-    x1f, y1f = one - (cx - x1.astype(F32)).astype(dtype), one - (cy - y1.astype(F32)).astype(dtype)
+    x1f, y1f = one - (cx - x1).astype(dtype), one - (cy - y1).astype(dtype)
     x2f, y2f = one - x1f, one - y1f
     x1, x2, x1f, x2f = x1[None, :], x2[None, :], x1f[None, :, None], x2f[None, :, None]
     y1, y2, y1f, y2f = y1[:, None], y2[:, None], y1f[:, None, None], y2f[:, None, None]
@@ -293,3 +294,10 @@ def test_out_buffer_is_checked():
         render.render_mask(grid, colors, (20, 10), out=np.zeros((10, 20, 6), np.uint8)[..., ::2])
     with pytest.raises(ValueError, match="overlap"):
         render.render_overlay(image, grid, colors, out=image)
+
+
+def test_point_mask_at_grid_size_is_the_class_colour_image():
+    """A class map as large as the output maps cell to pixel one to one (no repeated row or column)."""
+    rng = np.random.default_rng(7)
+    grid = rng.integers(0, 3, (360, 480), dtype=np.uint8)
+    assert np.array_equal(render.render_mask(grid, COLORS, (480, 360), "point"), COLORS[:, :3].astype(np.uint8)[grid])
