@@ -137,10 +137,7 @@ class _Patches:
 
     def same(self, values: np.ndarray) -> np.ndarray:
         """(bands, cols) bool: all four grid samples of the patch have the same per-class value."""
-        upper, lower = values[self.upper], values[self.lower]
-        first, second = self.xs.first, self.xs.second
-        value = upper[:, first]
-        return (value == upper[:, second]) & (value == lower[:, first]) & (value == lower[:, second])
+        return _same_samples(values[self.upper], values[self.lower], self.xs)
 
     def along_x(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-class ``values`` (C,k) on the band's upper grid row, interpolated along x, and lower minus upper.
@@ -160,9 +157,13 @@ def _patches(class_map: np.ndarray, size: tuple[int, int], filter_mode: str) -> 
     ys = _axis(height_grid, size[1], filter_mode)
     xs = _axis(width_grid, size[0], filter_mode)
     upper, lower = class_map[ys.first], class_map[ys.second]
-    patches = _Patches(ys, xs, np.empty(0, bool), upper[:, xs.first], upper, lower)
-    object.__setattr__(patches, "uniform", patches.same(np.arange(int(class_map.max()) + 1)))
-    return patches
+    return _Patches(ys, xs, _same_samples(upper, lower, xs), upper[:, xs.first], upper, lower)
+
+
+def _same_samples(upper: np.ndarray, lower: np.ndarray, xs: _Axis) -> np.ndarray:
+    """(bands, cols) bool: a patch's four samples (upper/lower row, first/second column) are equal."""
+    value = upper[:, xs.first]
+    return (value == upper[:, xs.second]) & (value == lower[:, xs.first]) & (value == lower[:, xs.second])
 
 
 def _runs(keys: np.ndarray, starts: np.ndarray) -> list[list[tuple[int, int, float]]]:
