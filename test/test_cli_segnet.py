@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from seg_ros.model import build_spec, load_model_dir
+from seg_ros.model import load_model_dir, parse_colors
 from seg_ros.segmenter import Segmenter
 
 SHARED = Path(os.environ.get("SEG_ROS_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
@@ -205,8 +206,11 @@ def test_custom_model_with_labels_and_colors(small: Path, tmp_path: Path, capsys
             "--filter-mode", "point", "--stats"]
     rc, out, err = run_segnet(args, capsys)
     assert rc == 0, err
-    # Expected: the same spec built directly (segNet's defaults: RGB, ImageNet mean/std) through Segmenter.
-    spec = build_spec("espnet", MODEL / "espnet.onnx", labels, colors)
+    # Expected: the model folder's own network and preprocessing (model.yaml beside the ONNX) with the given
+    # names and colours, through Segmenter.
+    rgba, explicit = parse_colors(colors.read_text().splitlines(), str(colors))
+    spec = replace(load_model_dir(MODEL), class_names=tuple(labels.read_text().split()), colors=rgba,
+                   explicit_alpha=explicit)
     mask = expected_mask(Segmenter(spec), read_rgb(small / "trail_0.png"))
     np.testing.assert_array_equal(read_rgb(tmp_path / "m.png"), mask)
     assert "k0" in out and "sky" not in out
