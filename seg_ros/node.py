@@ -57,13 +57,12 @@ WARN_THROTTLE_S = 5.0
 INPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
                        durability=DurabilityPolicy.VOLATILE)
 OUTPUT_QOS = QoSProfile(depth=1)
-# The output worker (rendering for people) runs niced so that it yields the CPU to inference: on a small CPU it
-# otherwise steals a render's worth of time from every inference.
-OUTPUT_THREAD_NICE = 10
 
 
 def _lower_thread_priority(nice: int) -> None:
     """Raise the calling thread's nice value (Linux: per thread); a no-op where unsupported."""
+    if nice <= 0:
+        return
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
     except (AttributeError, OSError):
@@ -294,7 +293,9 @@ class SegNetNode(Node):
             self._results.put(frame)
 
     def _output_loop(self) -> None:
-        _lower_thread_priority(OUTPUT_THREAD_NICE)
+        # Rendering is for people: niced, it yields the CPU to inference instead of stealing a render's worth of
+        # time from every inference on a small CPU.
+        _lower_thread_priority(self.settings.render_thread_nice)
         while not self._results.closed:
             frame = self._results.take(timeout=0.5)
             if frame is not None and not self._publish(frame, immediate=False):

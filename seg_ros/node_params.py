@@ -59,6 +59,8 @@ PARAMETERS: dict[str, tuple[object, ParameterDescriptor]] = {
     "publish_info": (True, _desc("publish ~/info (seg_ros/msg/SegmentationInfo)")),
     "mono16_range": ([0.0, 0.0], _desc("[lo, hi] raw values mapped to black..white for mono16/16UC1 input; "
                                        "lo >= hi = automatic per-frame percentiles")),
+    "render_thread_nice": (10, _desc("nice value of the rendering thread (Linux): higher yields the CPU to inference "
+                                     "on small CPUs, 0 renders at inference priority", int_range=(0, 19))),
     "diagnostics_period": (1.0, _desc("seconds between /diagnostics messages", float_range=(0.1, 60.0))),
 }
 
@@ -90,6 +92,7 @@ class NodeSettings:
     publish_overlay: bool
     publish_info: bool
     mono16_range: tuple[float, float] | None
+    render_thread_nice: int
     diagnostics_period: float
 
 
@@ -125,6 +128,7 @@ def read_settings(node: Node) -> NodeSettings:
         publish_overlay=bool(p["publish_overlay"]),
         publish_info=bool(p["publish_info"]),
         mono16_range=(float(lo), float(hi)) if float(lo) < float(hi) else None,
+        render_thread_nice=int(p["render_thread_nice"]),
         diagnostics_period=float(p["diagnostics_period"]),
     )
 
