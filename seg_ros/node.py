@@ -39,7 +39,7 @@ from std_msgs.msg import Header
 from seg_ros import render
 from seg_ros.errors import ModelError, SegRosError
 from seg_ros.image_conversion import ImageConversionError, compressed_to_rgb, fill_image_msg, image_msg_to_rgb
-from seg_ros.latest_frame import LatestFrame
+from seg_ros.latest_frame import LatestFrame, fresh_frame_wait
 from seg_ros.node_params import (
     NodeSettings,
     RenderSettings,
@@ -257,40 +257,55 @@ class SegNetNode(Node):
         return image_msg_to_rgb(msg, self.settings.mono16_range)
 
     def _segment_loop(self) -> None:
+        cycles: deque[float] = deque(maxlen=15)  # seconds from taking one frame to being ready for the next
         while not self._input.closed:
-            raw = self._input.take(timeout=0.5)
+            cycle = sorted(cycles)[len(cycles) // 2] if cycles else None
+            wait = fresh_frame_wait(self._input.interval(), cycle, self.settings.fresh_frame_budget)
+            raw = self._input.take(timeout=0.5, wait_for_next=wait)
             if raw is None:
                 continue
-            try:
-                msg = deserialize_message(raw, self._input_type)
-            except Exception as exc:  # noqa: BLE001 - malformed CDR from a foreign publisher
-                with self._stats_lock:
-                    self.frames_rejected += 1
-                self._warn(f"frame rejected: cannot deserialize {self._input_type.__name__}: {exc}")
-                continue
-            try:
-                image_rgb = self._to_rgb(msg)
-            except ImageConversionError as exc:
-                with self._stats_lock:
-                    self.frames_rejected += 1
-                self._warn(f"frame rejected ({self.frames_rejected} so far): {exc}")
-                continue
-            try:
-                segmentation = self.segmenter.segment(image_rgb)
-            except Exception as exc:  # noqa: BLE001 - a failing frame must not stop the node
-                self.frames_failed += 1
-                self._warn(f"segmentation failed: {exc}", error=True)
-                continue
-            last = self.segmenter.timer.last
-            timings = {k: last.get(k, 0.0) for k in ("preprocess", "network", "postprocess")}
-            latency_ms = (self.get_clock().now() - Time.from_msg(msg.header.stamp)).nanoseconds / 1e6
-            with self._stats_lock:
-                self.frames_processed += 1
-                self._latencies.append(latency_ms)
-            frame = FrameResult(msg.header, image_rgb, segmentation, timings, latency_ms, self.render_settings)
-            if not self._publish(frame, immediate=True):
+            started = time.monotonic()
+            if not self._process(raw):
                 return
-            self._results.put(frame)
+            cycles.append(time.monotonic() - started)
+
+    def _process(self, raw: bytes) -> bool:
+        """Deserialize, convert and segment one frame, publish its immediate outputs, pass it to the renderer.
+
+        False once ROS is shutting down.
+        """
+        try:
+            msg = deserialize_message(raw, self._input_type)
+        except Exception as exc:  # noqa: BLE001 - malformed CDR from a foreign publisher
+            self._reject(f"cannot deserialize {self._input_type.__name__}: {exc}")
+            return True
+        try:
+            image_rgb = self._to_rgb(msg)
+        except ImageConversionError as exc:
+            self._reject(str(exc))
+            return True
+        try:
+            segmentation = self.segmenter.segment(image_rgb)
+        except Exception as exc:  # noqa: BLE001 - a failing frame must not stop the node
+            self.frames_failed += 1
+            self._warn(f"segmentation failed: {exc}", error=True)
+            return True
+        last = self.segmenter.timer.last
+        timings = {k: last.get(k, 0.0) for k in ("preprocess", "network", "postprocess")}
+        latency_ms = (self.get_clock().now() - Time.from_msg(msg.header.stamp)).nanoseconds / 1e6
+        with self._stats_lock:
+            self.frames_processed += 1
+            self._latencies.append(latency_ms)
+        frame = FrameResult(msg.header, image_rgb, segmentation, timings, latency_ms, self.render_settings)
+        if not self._publish(frame, immediate=True):
+            return False
+        self._results.put(frame)
+        return True
+
+    def _reject(self, reason: str) -> None:
+        with self._stats_lock:
+            self.frames_rejected += 1
+        self._warn(f"frame rejected ({self.frames_rejected} so far): {reason}")
 
     def _output_loop(self) -> None:
         # Rendering is for people: niced, it yields the CPU to inference instead of stealing a render's worth of

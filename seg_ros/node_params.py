@@ -59,6 +59,10 @@ PARAMETERS: dict[str, tuple[object, ParameterDescriptor]] = {
     "publish_info": (True, _desc("publish ~/info (seg_ros/msg/SegmentationInfo)")),
     "mono16_range": ([0.0, 0.0], _desc("[lo, hi] raw values mapped to black..white for mono16/16UC1 input; "
                                        "lo >= hi = automatic per-frame percentiles")),
+    "fresh_frame_budget": (0.02, _desc(
+        "fraction of processing time the worker may idle waiting for a camera frame due within moments instead of "
+        "taking an older waiting one (lower latency for a little throughput); 0 = never wait",
+        float_range=(0.0, 0.5))),
     "render_thread_nice": (10, _desc("nice value of the rendering thread (Linux): higher yields the CPU to inference "
                                      "on small CPUs, 0 renders at inference priority", int_range=(0, 19))),
     "diagnostics_period": (1.0, _desc("seconds between /diagnostics messages", float_range=(0.1, 60.0))),
@@ -92,6 +96,7 @@ class NodeSettings:
     publish_overlay: bool
     publish_info: bool
     mono16_range: tuple[float, float] | None
+    fresh_frame_budget: float
     render_thread_nice: int
     diagnostics_period: float
 
@@ -128,6 +133,7 @@ def read_settings(node: Node) -> NodeSettings:
         publish_overlay=bool(p["publish_overlay"]),
         publish_info=bool(p["publish_info"]),
         mono16_range=(float(lo), float(hi)) if float(lo) < float(hi) else None,
+        fresh_frame_budget=float(p["fresh_frame_budget"]),
         render_thread_nice=int(p["render_thread_nice"]),
         diagnostics_period=float(p["diagnostics_period"]),
     )

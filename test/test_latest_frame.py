@@ -1,8 +1,9 @@
 """LatestFrame: the one-slot hand-over between the subscription callback and the worker."""
 
 import threading
+import time
 
-from seg_ros.latest_frame import LatestFrame
+from seg_ros.latest_frame import LatestFrame, fresh_frame_wait
 
 
 def test_take_returns_item_once():
@@ -71,3 +72,45 @@ def test_worker_sees_newest_item_from_producer_thread():
     assert seen[-1] == 999  # the newest item is never lost
     assert slot.received == 1000
     assert slot.dropped + len(seen) == 1000  # every item was either processed or counted as dropped
+
+
+def test_interval_is_the_median_gap_between_arrivals():
+    slot = LatestFrame[int]()
+    assert slot.interval() is None
+    slot._arrivals.extend([0.0, 0.1, 0.2, 0.35, 0.45])  # gaps 0.1 0.1 0.15 0.1
+    assert abs(slot.interval() - 0.1) < 1e-9
+
+
+def test_take_waits_for_an_imminent_frame_and_counts_the_older_one_as_dropped():
+    slot = LatestFrame[str]()
+    period = 0.3
+    for name in "abc":
+        slot.put(name)
+        if name != "c":
+            time.sleep(period)
+    # c is waiting; d is due about 0.3 s after c: from 0.2 s on it is "imminent" for a 0.25 s wait.
+    producer = threading.Timer(period, lambda: slot.put("d"))
+    producer.start()
+    time.sleep(0.2)
+    dropped = slot.dropped  # a and b, replaced before anyone took them
+    assert slot.take(timeout=0, wait_for_next=0.25) == "d"
+    producer.join()
+    assert slot.dropped == dropped + 1  # c
+
+
+def test_take_without_wait_returns_the_waiting_frame_and_the_wait_is_bounded():
+    slot = LatestFrame[str]()
+    for name in "abc":
+        slot.put(name)
+        time.sleep(0.05)
+    assert slot.take(timeout=0) == "c"
+    slot.put("e")  # the camera then stops: waiting for a next frame gives up and returns e
+    assert slot.take(timeout=0, wait_for_next=0.2) == "e"
+
+
+def test_fresh_frame_wait_spends_the_idle_budget():
+    assert fresh_frame_wait(None, 0.1, 0.02) == 0.0
+    assert fresh_frame_wait(0.033, 0.02, 0.02) == 0.0  # the worker keeps up: frames are fresh anyway
+    w = fresh_frame_wait(1 / 30, 0.075, 0.02)
+    assert abs(w**2 / (2 / 30) - 0.02 * 0.075) < 1e-12  # average idle w^2/(2*interval) = budget x cycle
+    assert fresh_frame_wait(1 / 30, 10.0, 0.5) == 1 / 60  # capped at half the interval
