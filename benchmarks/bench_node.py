@@ -90,7 +90,9 @@ def run_node_bench(label: str, model: str, bare_ms: float, args: argparse.Namesp
     from seg_ros.msg import SegmentationInfo
 
     log = open(log_path, "wb")  # noqa: SIM115 - closed below
-    node_proc = start_node(domain, {"model_path": model, "threads": args.threads}, log)
+    params = {"model_path": model, "threads": args.threads}
+    params.update(kv.split(":=", 1) for kv in args.param)
+    node_proc = start_node(domain, params, log)
     context = rclpy.context.Context()
     rclpy.init(context=context, domain_id=domain)
     node = rclpy.create_node("bench_camera", context=context)
@@ -244,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="camera image size WxH")
     parser.add_argument("--threads", type=int, default=0, help="inference threads (0 = backend default)")
     parser.add_argument("--networks", default="espnet,fcn-synthetic", help="comma list of espnet, fcn-synthetic")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
+                        help="extra node parameter (repeatable), e.g. fresh_frame_budget:=0")
     parser.add_argument("--output", type=Path, default=REPO / "bench_output" / "bench_node.json")
     args = parser.parse_args(argv)
 
