@@ -8,12 +8,11 @@ Parameters come from ``params_file`` (default: the installed ``config/segnet.yam
 ``use_compressed`` override it only when given, so the YAML file stays the one place for defaults.
 """
 
-from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
-
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
 
 PACKAGE = "seg_ros"
 

@@ -312,9 +312,9 @@ def render_overlay(image_rgb: np.ndarray, class_map: np.ndarray, colors: np.ndar
 
 
 def _overlay_coefs(patches: _Patches, colors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per band, the premultiplied colour a*C/255 (bands, 3, W*3), image weight 1-a/255 (bands, 2, W*3) and
-    colour C (bands, 2, W*3) on every pixel column.
+    """Per band, the coefficients of the blend on every pixel column.
 
+    Premultiplied colour a*C/255 (bands, 3, W*3), image weight 1-a/255 (bands, 2, W*3), colour C (bands, 2, W*3).
     Along a band a = a0 + fy*da and C = c0 + fy*dc, so a*C/255 is quadratic and 1-a/255 linear in fy.
     """
     values = np.concatenate((colors[:, :3], colors[:, 3:] / np.float32(255.0)), axis=1)

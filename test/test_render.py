@@ -199,8 +199,10 @@ def segnet_overlay(image: np.ndarray, grid: np.ndarray, colors: np.ndarray, mode
 
 
 def assert_truncation_matches(got: np.ndarray, exact: np.ndarray) -> None:
-    """``got`` is floor(exact) wherever the exact value is not within float32 noise of an integer, and one off
-    at most there (segNet's own float32 result lands on either side of such integers)."""
+    """Check ``got`` is floor(exact), except within float32 noise of an integer.
+
+    There it may be one off at most (segNet's own float32 result lands on either side of such integers).
+    """
     diff = got.astype(np.float64) - np.floor(exact)
     near_integer = np.abs(exact - np.rint(exact)) < 1e-3
     assert np.abs(diff).max() <= 1
