@@ -1,5 +1,7 @@
-"""The segnet node's parameters: declared once with descriptors (description, ranges, allowed values), read into
-typed settings, and validated when changed at runtime (alpha, filter_mode, visualize).
+"""The segnet node's parameters: declared once with descriptors, read into typed settings, validated at runtime.
+
+Descriptors carry the description, ranges and allowed values; alpha, filter_mode and visualize may change
+while the node runs and are checked here before they take effect.
 
 ROS side only (imports rclpy); the rendering choices themselves live in ``seg_ros.render``.
 """

@@ -240,8 +240,11 @@ def _bad_images() -> list[tuple[str, Image]]:
 
 
 def reject_once(session: Session, bad, good, info, what: str):
-    """Send ``bad`` then ``good``; the info answering ``good``. A bad frame replaced by a newer one before the
-    worker took it (latest frame wins, counted as dropped) is sent again."""
+    """Send ``bad`` then ``good``; returns the info answering ``good``.
+
+    A bad frame replaced by a newer one before the worker took it (latest frame wins, counted as dropped) is
+    sent again.
+    """
     for _ in range(5):
         session.send_unanswered(bad)
         assert session.node.alive(), f"node died on {what}:\n{session.node.log()}"
