@@ -12,7 +12,7 @@ export ROS_DOMAIN_ID ?= $(shell echo $$(( RANDOM % 100 + 100 )))
 unexport ROS_AUTOMATIC_DISCOVERY_RANGE
 export SEG_ROS_SHARED := $(SHARED)
 
-.PHONY: venv test demo bench lint clean
+.PHONY: venv test demo demo-offline bench lint clean
 
 IFACE_STAMP := $(VENV)/.interfaces
 
@@ -33,8 +33,13 @@ $(IFACE_STAMP): $(STAMP) CMakeLists.txt package.xml setup.py $(wildcard msg/*.ms
 test: venv
 	$(PY) -m pytest -q test
 
+# The main job: sample camera stream -> segnet_node over DDS -> MCAP bag, contact sheet, timings.
 demo: venv
-	$(PY) -m seg_ros.demo --shared $(SHARED) --output demo_output
+	$(PY) -m seg_ros.live_demo --shared $(SHARED) --output demo_output
+
+# The same network over the sample images without ROS (segnet CLI-style outputs).
+demo-offline: venv
+	$(PY) -m seg_ros.demo --shared $(SHARED) --output demo_output/offline
 
 bench: venv
 	$(PY) benchmarks/run_all.py
