@@ -23,6 +23,11 @@ REPO = Path(__file__).resolve().parents[1]
 # This process may start an rclpy context (test_node_*): make its DDS safe too, before anything initialises it.
 os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = SHM_TRANSPORT
 os.environ.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)
+# Caches (downloaded models, TensorRT engines, ONNX Runtime tuning) go to a per-run folder, not the user's.
+if "SEG_ROS_TEST_KEEP_CACHE" not in os.environ:
+    import tempfile
+
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="seg_ros_test_cache_")
 
 
 @pytest.fixture
