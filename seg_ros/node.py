@@ -5,7 +5,9 @@ frame wins); the *segment* worker deserializes and converts the newest one, runs
 cheap, latency-critical ``immediate`` outputs (class mask, info) and hands the frame to the niced *output*
 worker through a second one-slot holder, so rendering frame N overlaps inference of frame N+1 without slowing
 it. Per-frame outputs are one list of ``FrameOutput`` (publisher + message builder): an output is built only
-when it is enabled and has a subscriber, so nothing is rendered for nobody.
+when it is enabled and has a subscriber, so nothing is rendered for nobody; the latched traversability grid is
+the exception (a late subscriber gets the last one). The grid and trail heading are built on the segment
+worker (``seg_ros.node_grid``: the mapper is not thread-safe and its tables are cached across frames).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import cv2
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import OccupancyGrid
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -40,6 +44,7 @@ from seg_ros import render
 from seg_ros.errors import ModelError, SegRosError
 from seg_ros.image_conversion import ImageConversionError, compressed_to_rgb, fill_image_msg, image_msg_to_rgb
 from seg_ros.latest_frame import LatestFrame, fresh_frame_wait
+from seg_ros.node_grid import GRID_QOS, OK, GroundProjector, grid_msg, heading_msg, heading_pose_msg
 from seg_ros.node_params import (
     NodeSettings,
     RenderSettings,
@@ -91,9 +96,10 @@ class FrameOutput:
     build: Callable[[FrameResult], Any]  # returns the message, or None to skip this frame
     enabled: Callable[[], bool] = lambda: True
     immediate: bool = False  # published by the segment worker at once (cheap, latency-critical outputs)
+    latched: bool = False  # transient_local: published without subscribers too, for late joiners
 
     def active(self) -> bool:
-        return self.enabled() and self.publisher.get_subscription_count() > 0
+        return self.enabled() and (self.latched or self.publisher.get_subscription_count() > 0)
 
 
 class SegNetNode(Node):
@@ -119,6 +125,13 @@ class SegNetNode(Node):
         self._latencies: deque[float] = deque(maxlen=1000)
         self._warned: dict[str, float] = {}
         self._stats_lock = threading.Lock()
+
+        self.ground: GroundProjector | None = None
+        if self.settings.grid.enabled:
+            # Full-resolution class maps gain nothing from interpolating scores (and the argmax would be redone).
+            use_scores = self.segmenter.grid_size != self.segmenter.input_size
+            self.ground = GroundProjector(self, self.settings.grid, spec.class_names, self.segmenter.ignore_id,
+                                          use_scores, self._warn)
 
         self.outputs: list[FrameOutput] = []
         self._create_outputs()
@@ -165,12 +178,30 @@ class SegNetNode(Node):
                 self._info_type = SegmentationInfo
                 self.outputs.append(FrameOutput("info", self.create_publisher(SegmentationInfo, "~/info", OUTPUT_QOS),
                                                 self._build_info, immediate=True))
+        if self.ground is not None:
+            self._add_ground_outputs()
         if s.publish_overlay:
             self.outputs.append(FrameOutput("overlay", self.create_publisher(Image, "~/overlay", OUTPUT_QOS),
                                             self._build_overlay, lambda: self.render_settings.overlay))
         if s.publish_color_mask:
             self.outputs.append(FrameOutput("color_mask", self.create_publisher(Image, "~/color_mask", OUTPUT_QOS),
                                             self._build_color_mask, lambda: self.render_settings.mask))
+
+    def _add_ground_outputs(self) -> None:
+        self.outputs.append(FrameOutput("grid", self.create_publisher(OccupancyGrid, "~/traversable_grid", GRID_QOS),
+                                        self._build_grid, immediate=True, latched=True))
+        try:
+            from seg_ros.msg import TrailHeading
+        except ImportError as exc:
+            self.get_logger().warning(f"~/trail_heading disabled: seg_ros/msg/TrailHeading is not built ({exc})")
+        else:
+            self._heading_type = TrailHeading
+            self.outputs.append(FrameOutput("trail_heading",
+                                            self.create_publisher(TrailHeading, "~/trail_heading", OUTPUT_QOS),
+                                            self._build_heading, immediate=True))
+        self.outputs.append(FrameOutput("trail_heading_pose",
+                                        self.create_publisher(PoseStamped, "~/trail_heading_pose", OUTPUT_QOS),
+                                        self._build_heading_pose, immediate=True))
 
     def _size_for(self, resolution: str, frame: FrameResult) -> tuple[int, int]:
         if resolution == "camera":
@@ -219,6 +250,33 @@ class SegNetNode(Node):
                                         self._colors(frame.settings.alpha), frame.settings.filter_mode)
         self._add_render_time(frame, start)
         return self._image_msg(frame, overlay, "rgb8")
+
+    def _build_grid(self, frame: FrameResult) -> OccupancyGrid | None:
+        """The grid (and, when someone listens, the trail heading for the outputs after it), timed as "grid"."""
+        assert self.ground is not None
+        start = time.perf_counter()
+        result = self.ground.grid(frame.header, (frame.image_rgb.shape[1], frame.image_rgb.shape[0]),
+                                  frame.segmentation)
+        if result is None:
+            return None
+        if any(o.active() for o in self.outputs if o.name.startswith("trail_heading")):
+            frame.cache["heading"] = self.ground.heading(result)
+        msg = grid_msg(result, frame.header, self.settings.grid.base_frame)
+        ms = (time.perf_counter() - start) * 1000.0
+        frame.timings["grid"] = ms
+        self.segmenter.timer.add("grid", ms)
+        return msg
+
+    def _build_heading(self, frame: FrameResult) -> Any:
+        heading = frame.cache.get("heading")
+        return None if heading is None else heading_msg(self._heading_type, heading, frame.header,
+                                                        self.settings.grid.base_frame)
+
+    def _build_heading_pose(self, frame: FrameResult) -> PoseStamped | None:
+        heading = frame.cache.get("heading")
+        if heading is None or not heading.valid:  # no trail in view: no arrow
+            return None
+        return heading_pose_msg(heading, frame.header, self.settings.grid.base_frame)
 
     def _build_info(self, frame: FrameResult) -> Any:
         msg = self._info_type()
@@ -356,6 +414,8 @@ class SegNetNode(Node):
             status.level, status.message = DiagnosticStatus.OK, "waiting for images"
         elif rejected and latencies.size == 0:
             status.level, status.message = DiagnosticStatus.WARN, "input frames are being rejected"
+        elif self.ground is not None and processed and self.ground.status != OK:
+            status.level, status.message = DiagnosticStatus.WARN, f"{rate:.1f} Hz, no grid: {self.ground.status}"
         else:
             status.level, status.message = DiagnosticStatus.OK, f"{rate:.1f} Hz"
         values = {"processing rate (Hz)": f"{rate:.2f}",
@@ -364,6 +424,10 @@ class SegNetNode(Node):
                   "frames received": str(received), "frames processed": str(processed),
                   "frames dropped": str(dropped), "frames rejected": str(rejected),
                   "frames failed": str(self.frames_failed), "backend": self.segmenter.backend.name}
+        if self.ground is not None:
+            values.update({"grid": self.ground.status, "grids published": str(self.ground.grids),
+                           "camera pose source": self.ground.pose_source,
+                           "projection table builds": str(self.ground.mapper.table_builds)})
         for stage, s in self.segmenter.timer.summary().items():
             values[f"{stage} median (ms)"] = f"{s['median']:.2f}"
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]

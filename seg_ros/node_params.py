@@ -1,14 +1,18 @@
 """The segnet node's parameters: declared once with descriptors, read into typed settings, validated at runtime.
 
 Descriptors carry the description, ranges and allowed values; alpha, filter_mode and visualize may change
-while the node runs and are checked here before they take effect.
+while the node runs and are checked here before they take effect. The traversability-grid parameters become
+a :class:`GridSettings` (grid geometry, class costs, camera mounting) through :func:`grid_settings`.
 
 ROS side only (imports rclpy); the rendering choices themselves live in ``seg_ros.render``.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
@@ -17,6 +21,8 @@ from rclpy.parameter import Parameter
 from seg_ros import render
 from seg_ros.backends import BACKENDS
 from seg_ros.errors import SegRosError
+from seg_ros.occupancy_grid import DEFAULT_CLASS_COSTS, GridConfigError, GridSpec, parse_class_costs
+from seg_ros.trail_heading import HeadingParams
 
 MASK_RESOLUTIONS = ("network_output", "network_input", "camera")
 RUNTIME_PARAMETERS = ("alpha", "filter_mode", "visualize")
@@ -68,6 +74,43 @@ PARAMETERS: dict[str, tuple[object, ParameterDescriptor]] = {
     "render_thread_nice": (10, _desc("nice value of the rendering thread (Linux): higher yields the CPU to inference "
                                      "on small CPUs, 0 renders at inference priority", int_range=(0, 19))),
     "diagnostics_period": (1.0, _desc("seconds between /diagnostics messages", float_range=(0.1, 60.0))),
+    # ---- traversability grid and trail heading (ground projection of the class map)
+    "publish_grid": (True, _desc("publish ~/traversable_grid and ~/trail_heading(_pose); subscribes to camera_info")),
+    "rectified": (False, _desc("the images are rectified (image_rect): project with CameraInfo P, no distortion")),
+    "base_frame": ("base_link", _desc("frame of the grid and heading (REP 105, x forward, y left, z up)")),
+    "use_tf": (True, _desc("camera pose from tf2 (base_frame <- image frame_id at the image stamp) when tf2_ros is "
+                           "importable; else (or false) from the camera_* parameters")),
+    "tf_timeout": (0.05, _desc("seconds to wait for the camera transform at the image stamp",
+                               float_range=(0.0, 1.0))),
+    "camera_height": (1.0, _desc("camera height above the ground in base_frame (m); without tf",
+                                 float_range=(0.01, 20.0))),
+    "camera_pitch": (0.0, _desc("camera pitch (rad, + = looking down, REP 103); without tf",
+                                float_range=(-math.pi / 2, math.pi / 2))),
+    "camera_roll": (0.0, _desc("camera roll about its optical axis (rad, + = its left side up); without tf",
+                               float_range=(-math.pi, math.pi))),
+    "camera_yaw": (0.0, _desc("camera yaw (rad, + = left); without tf", float_range=(-math.pi, math.pi))),
+    "camera_x": (0.0, _desc("camera position along base_frame x (m, forward); without tf",
+                            float_range=(-20.0, 20.0))),
+    "camera_y": (0.0, _desc("camera position along base_frame y (m, left); without tf",
+                            float_range=(-20.0, 20.0))),
+    "grid_resolution": (0.05, _desc("cell size (m)", float_range=(0.005, 2.0))),
+    "grid_width": (200, _desc("cells along x (forward): metres = grid_width x grid_resolution",
+                              int_range=(1, 4000))),
+    "grid_height": (200, _desc("cells along y (lateral, centred on the robot): metres = grid_height x "
+                               "grid_resolution", int_range=(1, 4000))),
+    "grid_x_offset": (0.0, _desc("metres of the grid behind the base_frame origin", float_range=(0.0, 100.0))),
+    "grid_max_range": (10.0, _desc("cells farther than this from the base origin are unknown (m); 0 = no limit",
+                                   float_range=(0.0, 1000.0))),
+    "grid_samples_per_cell": (1, _desc("k: each cell sampled on a k x k lattice, highest cost wins",
+                                       int_range=(1, 8))),
+    "ground_z": (0.0, _desc("height of the flat ground plane in base_frame (m; 0 for base_footprint-like frames)",
+                            float_range=(-20.0, 20.0))),
+    "class_costs": ([f"{name}:{cost}" for name, cost in DEFAULT_CLASS_COSTS.items()], _desc(
+        "grid value per class as 'name:cost' (0 free .. 100 lethal, -1 unknown); names are case-insensitive")),
+    "default_cost": (-1, _desc("grid value of classes class_costs does not name", int_range=(-1, 100))),
+    "trail_class": ("trail", _desc("class followed by ~/trail_heading ('' = none: confidence always 0)")),
+    "heading_lookahead": (3.0, _desc("distance (m, along x) of the trail heading's target point",
+                                     float_range=(0.1, 100.0))),
 }
 
 
@@ -79,6 +122,23 @@ class RenderSettings:
     filter_mode: str
     overlay: bool
     mask: bool
+
+
+@dataclass(frozen=True)
+class GridSettings:
+    """Traversability grid and trail heading settings (start-up only)."""
+
+    enabled: bool
+    rectified: bool
+    base_frame: str
+    use_tf: bool
+    tf_timeout: float
+    mounting: dict[str, float]  # Extrinsics.from_mounting keywords: height, pitch, roll, yaw, x, y
+    spec: GridSpec
+    class_costs: dict[str, int]
+    default_cost: int
+    trail_class: str | None
+    heading: HeadingParams
 
 
 @dataclass(frozen=True)
@@ -101,6 +161,7 @@ class NodeSettings:
     fresh_frame_budget: float
     render_thread_nice: int
     diagnostics_period: float
+    grid: GridSettings
 
 
 def declare_parameters(node: Node) -> None:
@@ -138,6 +199,34 @@ def read_settings(node: Node) -> NodeSettings:
         fresh_frame_budget=float(p["fresh_frame_budget"]),
         render_thread_nice=int(p["render_thread_nice"]),
         diagnostics_period=float(p["diagnostics_period"]),
+        grid=grid_settings(p),
+    )
+
+
+def grid_settings(p: Mapping[str, Any]) -> GridSettings:
+    """GridSettings from parameter values; raises SegRosError (GridConfigError) naming the bad parameter."""
+    base_frame = str(p["base_frame"]).strip()
+    if not base_frame:
+        raise GridConfigError("parameter base_frame must not be empty")
+    try:
+        spec = GridSpec(resolution=float(p["grid_resolution"]), width=int(p["grid_width"]),
+                        height=int(p["grid_height"]), x_offset=float(p["grid_x_offset"]),
+                        max_range=float(p["grid_max_range"]), ground_z=float(p["ground_z"]),
+                        samples_per_cell=int(p["grid_samples_per_cell"]))
+    except GridConfigError as exc:
+        raise GridConfigError(f"grid parameters: {exc}") from exc
+    try:
+        costs = parse_class_costs([str(c) for c in (p["class_costs"] or [])])
+        default = parse_class_costs({"default_cost": p["default_cost"]})["default_cost"]
+    except GridConfigError as exc:
+        raise GridConfigError(f"parameter class_costs / default_cost: {exc}") from exc
+    mounting = {key: float(p[f"camera_{key}"]) for key in ("height", "pitch", "roll", "yaw", "x", "y")}
+    trail = str(p["trail_class"]).strip()
+    return GridSettings(
+        enabled=bool(p["publish_grid"]), rectified=bool(p["rectified"]), base_frame=base_frame,
+        use_tf=bool(p["use_tf"]), tf_timeout=float(p["tf_timeout"]), mounting=mounting,
+        spec=spec, class_costs=costs, default_cost=default, trail_class=trail or None,
+        heading=HeadingParams(lookahead=float(p["heading_lookahead"])),
     )
 
 
@@ -178,5 +267,6 @@ def updated_render_settings(node: Node, changes: list[Parameter]) -> RenderSetti
     return render_settings(values) if touched else None
 
 
-__all__ = ["MASK_RESOLUTIONS", "PARAMETERS", "NodeSettings", "RenderSettings", "RUNTIME_PARAMETERS",
-           "current_render_settings", "declare_parameters", "read_settings", "updated_render_settings"]
+__all__ = ["MASK_RESOLUTIONS", "PARAMETERS", "GridSettings", "NodeSettings", "RenderSettings", "RUNTIME_PARAMETERS",
+           "current_render_settings", "declare_parameters", "grid_settings", "read_settings",
+           "updated_render_settings"]

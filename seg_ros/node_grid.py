@@ -1,0 +1,200 @@
+"""The segnet node's ground outputs: CameraInfo + camera pose → traversability grid and trail heading messages.
+
+ROS side only (imports rclpy); the geometry is the pure core (camera_model, ground_projection, occupancy_grid,
+trail_heading). Threads: the CameraInfo callback (executor thread) only validates each message into an immutable
+``CameraModel`` and swaps it in; everything that touches the ``TraversabilityMapper`` (not thread-safe) runs on
+the segment worker through :meth:`GroundProjector.grid`. The mapper lives as long as the node, so its projection
+table is built once and rebuilt only when the intrinsics, the camera pose (beyond tf jitter) or the class-map
+size change.
+
+Camera pose: tf2 (``base_frame`` ← image ``frame_id`` at the image stamp) when ``use_tf`` is set and tf2_ros is
+importable (it is not on PyPI: imported lazily), otherwise the ``camera_*`` mounting parameters.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import OccupancyGrid
+from rclpy.duration import Duration
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo
+
+from seg_ros.camera_model import CameraModel, CameraModelError
+from seg_ros.ground_projection import Extrinsics
+from seg_ros.node_params import GridSettings
+from seg_ros.occupancy_grid import GridResult, TraversabilityMapper
+from seg_ros.segmenter import Segmentation
+from seg_ros.trail_heading import Heading, heading_fields
+
+# Best effort subscriber: matches reliable and best-effort camera drivers alike; only the newest info matters.
+CAMERA_INFO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
+                             durability=DurabilityPolicy.VOLATILE)
+# Latched like a map: a late subscriber (Nav2's StaticLayer with map_subscribe_transient_local) gets the last grid.
+GRID_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+OK = "ok"
+
+
+@dataclass(frozen=True)
+class _CameraState:
+    """The newest CameraInfo as a usable model, or why there is none (swapped as a whole between threads)."""
+
+    camera: CameraModel | None = None
+    problem: str | None = None
+
+
+def _import_tf2() -> Any | None:
+    """tf2_ros when importable (a ROS install), else None."""
+    try:
+        return importlib.import_module("tf2_ros")
+    except ImportError:
+        return None
+
+
+class GroundProjector:
+    """Owns the camera_info subscription, the camera-pose source and the TraversabilityMapper of one node."""
+
+    def __init__(self, node: Node, settings: GridSettings, class_names: Sequence[str], ignore_class: int | None,
+                 use_scores: bool, warn: Callable[[str], None]) -> None:
+        self.settings = settings
+        self.use_scores = use_scores  # bilinear class scores (coarse networks) instead of the class map
+        self._warn = warn
+        self.mapper = TraversabilityMapper(class_names, settings.spec, settings.class_costs, settings.default_cost,
+                                           settings.trail_class, ignore_class, settings.heading)
+        self.status = "no frame yet"  # OK or why the last frame gave no grid (read by diagnostics)
+        self.grids = 0
+        self._state = _CameraState()
+        self.subscription = node.create_subscription(CameraInfo, "camera_info", self._on_camera_info,
+                                                     CAMERA_INFO_QOS)
+        self._tf_buffer: Any = None
+        self._tf_listener: Any = None
+        self._tf_errors: tuple[type[Exception], ...] = ()
+        tf2 = _import_tf2() if settings.use_tf else None
+        if tf2 is not None:
+            self._tf_buffer = tf2.Buffer()
+            self._tf_listener = tf2.TransformListener(self._tf_buffer, node)
+            self._tf_errors = (tf2.TransformException,)
+            self.pose_source = f"tf2 ({settings.base_frame} <- image frame_id at the image stamp)"
+        else:
+            m = settings.mounting
+            why = "tf2_ros is not importable" if settings.use_tf else "use_tf is false"
+            self.pose_source = (f"parameters ({why}): height {m['height']:g} m, pitch {m['pitch']:g}, roll "
+                                f"{m['roll']:g}, yaw {m['yaw']:g} rad, x {m['x']:g}, y {m['y']:g} m")
+            self.mapper.update_extrinsics(Extrinsics.from_mounting(**m))  # CameraModelError: fails the start-up
+        log = node.get_logger()
+        log.info(f"traversability grid in {settings.base_frame} from "
+                 f"{'class scores (bilinear)' if use_scores else 'the class map'}; camera intrinsics from "
+                 f"{self.subscription.topic_name}; camera pose from {self.pose_source}")
+        names = ", ".join(class_names)
+        if self.mapper.unused_cost_names:
+            log.warning(f"class_costs names classes the network does not have: "
+                        f"{', '.join(self.mapper.unused_cost_names)} (network classes: {names})")
+        if settings.trail_class and self.mapper.trail_id is None:
+            log.warning(f"trail_class {settings.trail_class!r} is not a network class ({names}): "
+                        "~/trail_heading will always have confidence 0")
+
+    # ---- executor thread ----------------------------------------------------------------------------------
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            camera = CameraModel.from_msg(msg, self.settings.rectified)
+        except CameraModelError as exc:
+            self._state = _CameraState(problem=f"CameraInfo on {self.subscription.topic_name} is unusable: {exc}")
+            return
+        if self._state.camera != camera:  # an equal model keeps the old object (and the cached tables)
+            self._state = _CameraState(camera)
+
+    # ---- segment thread -----------------------------------------------------------------------------------
+    def grid(self, header: Any, image_size: tuple[int, int], segmentation: Segmentation) -> GridResult | None:
+        """The grid of one frame, or None (with a throttled warning saying why) when it cannot be made."""
+        problem = self._update_geometry(header, image_size)
+        if problem is not None:
+            self.status = problem
+            self._warn(f"traversability grid not published: {problem}")
+            return None
+        if self.use_scores:
+            result = self.mapper.build(scores=segmentation.logits, stamp=header.stamp)
+        else:
+            result = self.mapper.build(segmentation.class_map, stamp=header.stamp)
+        self.status = OK
+        self.grids += 1
+        return result
+
+    def _update_geometry(self, header: Any, image_size: tuple[int, int]) -> str | None:
+        state = self._state
+        if state.camera is None:
+            return state.problem or f"no CameraInfo received on {self.subscription.topic_name} yet"
+        try:
+            state.camera.check_image_size(*image_size)
+            self.mapper.update_camera(state.camera)  # unchanged model: no-op
+            if self._tf_buffer is not None:
+                pose = self._camera_pose_from_tf(header)
+                if isinstance(pose, str):
+                    return pose
+                self.mapper.update_extrinsics(pose)  # within tolerance of the last pose: no-op
+        except CameraModelError as exc:
+            return str(exc)
+        return None
+
+    def _camera_pose_from_tf(self, header: Any) -> Extrinsics | str:
+        base = self.settings.base_frame
+        if not header.frame_id:
+            return f"the image has no header.frame_id to look up the camera pose in {base}"
+        try:
+            transform = self._tf_buffer.lookup_transform(base, header.frame_id, Time.from_msg(header.stamp),
+                                                         timeout=Duration(seconds=self.settings.tf_timeout))
+        except self._tf_errors as exc:
+            return f"no transform {base} <- {header.frame_id} at the image stamp: {exc}"
+        return Extrinsics.from_transform_msg(transform.transform)
+
+    def heading(self, result: GridResult) -> Heading:
+        return self.mapper.trail_heading(result)
+
+
+def grid_msg(result: GridResult, header: Any, frame_id: str) -> OccupancyGrid:
+    """nav_msgs/OccupancyGrid of a grid: image stamp, ``frame_id`` = base frame, layout from GridResult."""
+    msg = OccupancyGrid()
+    msg.header.stamp = header.stamp
+    msg.header.frame_id = frame_id
+    info = result.info_fields()
+    msg.info.map_load_time = header.stamp
+    msg.info.resolution = info["resolution"]
+    msg.info.width, msg.info.height = info["width"], info["height"]
+    position, orientation = msg.info.origin.position, msg.info.origin.orientation
+    position.x, position.y, position.z = info["origin_position"]
+    orientation.x, orientation.y, orientation.z, orientation.w = info["origin_orientation"]
+    msg.data = result.data()
+    return msg
+
+
+def heading_msg(msg_type: type, heading: Heading, header: Any, frame_id: str) -> Any:
+    """seg_ros/msg/TrailHeading (``msg_type``) from a Heading; confidence 0 = no trail, other fields zero."""
+    f = heading_fields(heading)
+    msg = msg_type()
+    msg.header.stamp = header.stamp
+    msg.header.frame_id = frame_id
+    _set_pose(msg.target, f)
+    msg.heading, msg.lookahead_distance, msg.confidence = f["heading"], f["lookahead_distance"], f["confidence"]
+    msg.left, msg.straight, msg.right = f["left"], f["straight"], f["right"]
+    return msg
+
+
+def heading_pose_msg(heading: Heading, header: Any, frame_id: str) -> PoseStamped:
+    """geometry_msgs/PoseStamped of the heading's target (the rviz arrow)."""
+    msg = PoseStamped()
+    msg.header.stamp = header.stamp
+    msg.header.frame_id = frame_id
+    _set_pose(msg.pose, heading_fields(heading))
+    return msg
+
+
+def _set_pose(pose: Any, fields: dict) -> None:
+    pose.position.x, pose.position.y, pose.position.z = (float(v) for v in fields["target_position"])
+    q = pose.orientation
+    q.x, q.y, q.z, q.w = (float(v) for v in fields["target_orientation"])

@@ -1,0 +1,273 @@
+"""segnet_node's traversability grid and trail heading over real DDS (node in its own process, camera pose from
+parameters: tf2_ros is not installable here).
+
+The expected grid comes from a ``TraversabilityMapper`` built in this process from the same CameraInfo, mounting
+and grid parameters, fed with what the pure ``Segmenter`` computes on the same image; equality is exact.
+One ESPNet-CamVid node (road as the "trail") is shared; the class-score path of coarse networks gets its own
+small node with a random-weight FCN-shaped network.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import cv2
+import numpy as np
+import pytest
+from conftest import NodeProcess, RosHarness, random_domain, wait_for
+from shared_data import CAMVID_DATA, CAMVID_MODEL, JETSON_IMAGES, require
+
+pytestmark = pytest.mark.ros
+
+rclpy = pytest.importorskip("rclpy")
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from geometry_msgs.msg import PoseStamped  # noqa: E402
+from nav_msgs.msg import OccupancyGrid  # noqa: E402
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+
+from seg_ros.ground_projection import Extrinsics  # noqa: E402
+from seg_ros.image_conversion import fill_image_msg  # noqa: E402
+from seg_ros.occupancy_grid import GridSpec, TraversabilityMapper  # noqa: E402
+from seg_ros.registry import resolve_model  # noqa: E402
+from seg_ros.segmenter import Segmenter  # noqa: E402
+from seg_ros.synthetic import write_model_dir  # noqa: E402
+
+TrailHeading = pytest.importorskip("seg_ros.msg", reason="seg_ros messages not built").TrailHeading
+
+START_TIMEOUT = 60.0
+OUTPUT_TIMEOUT = 20.0
+CAMERA_FRAME = "test_camera_optical"
+BASE = "test_base"
+MOUNT = {"height": 1.2, "pitch": 0.3, "roll": 0.02, "yaw": 0.05, "x": 0.2, "y": -0.1}
+GRID = {"resolution": 0.1, "width": 80, "height": 60, "x_offset": 1.0, "max_range": 7.0}
+CAMVID_COSTS = ["road:0", "pavement:20", "sky:-1", "void:-1"]
+CAMVID_DEFAULT = 100
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def node_params(model: str, **extra: object) -> dict[str, object]:
+    params: dict[str, object] = {"model_path": model, "base_frame": BASE, "diagnostics_period": 0.5}
+    params.update({f"camera_{k}": v for k, v in MOUNT.items()})
+    params.update({"grid_resolution": GRID["resolution"], "grid_width": GRID["width"],
+                   "grid_height": GRID["height"], "grid_x_offset": GRID["x_offset"],
+                   "grid_max_range": GRID["max_range"]})
+    params.update(extra)
+    return params
+
+
+def expected_mapper(names, ignore_id, costs=None, default_cost=-1, trail="trail") -> TraversabilityMapper:
+    spec = GridSpec(GRID["resolution"], GRID["width"], GRID["height"], GRID["x_offset"], GRID["max_range"])
+    mapper = TraversabilityMapper(names, spec, costs, default_cost, trail, ignore_id)
+    mapper.update_extrinsics(Extrinsics.from_mounting(**MOUNT))
+    return mapper
+
+
+def camera_info(width: int, height: int, hfov_deg: float = 90.0, d=(-0.05, 0.01, 0.0, 0.0, 0.0)) -> CameraInfo:
+    f = (width / 2.0) / math.tan(math.radians(hfov_deg) / 2.0)
+    info = CameraInfo(width=width, height=height, distortion_model="plumb_bob")
+    info.d = [float(v) for v in d]
+    info.k = [f, 0.0, (width - 1) / 2.0 + 3.0, 0.0, f * 1.01, (height - 1) / 2.0 - 2.0, 0.0, 0.0, 1.0]
+    info.p = [info.k[0], 0.0, info.k[2], 0.0, 0.0, info.k[4], info.k[5], 0.0, 0.0, 0.0, 1.0, 0.0]
+    info.header.frame_id = CAMERA_FRAME
+    return info
+
+
+def camvid_image(index: int = 0) -> np.ndarray:
+    names = require(CAMVID_DATA / "test.txt").read_text().split()
+    return cv2.cvtColor(cv2.imread(str(CAMVID_DATA / names[2 * index]), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def stamp_of(msg) -> tuple[int, int]:
+    return msg.header.stamp.sec, msg.header.stamp.nanosec
+
+
+class GridSession:
+    """Image + CameraInfo publishers and the node's output subscriptions, in this process."""
+
+    def __init__(self, harness: RosHarness, node: NodeProcess, prefix: str = "/segnet") -> None:
+        self.harness, self.node, self.prefix = harness, node, prefix
+        n = harness.node
+        self.image_pub = n.create_publisher(Image, "/image", 10)
+        self.info_pub = n.create_publisher(CameraInfo, "/camera_info", 10)
+        self.class_mask = harness.collect(Image, f"{prefix}/class_mask")
+        self.heading = harness.collect(TrailHeading, f"{prefix}/trail_heading")
+        self.pose = harness.collect(PoseStamped, f"{prefix}/trail_heading_pose")
+        self.diagnostics = harness.collect(DiagnosticArray, "/diagnostics")
+        self.grids, self._grid_sub = self.latched_grids(depth=10)  # every grid from the start
+        self._stamp = 2000
+
+    def latched_grids(self, depth: int = 1) -> tuple[list, object]:
+        received: list = []
+        profile = QoSProfile(depth=depth, reliability=LATCHED.reliability, durability=LATCHED.durability)
+        sub = self.harness.node.create_subscription(OccupancyGrid, f"{self.prefix}/traversable_grid",
+                                                    received.append, profile)
+        return received, sub
+
+    def wait_ready(self) -> None:
+        ok = wait_for(lambda: (self.image_pub.get_subscription_count() > 0 and self.info_pub.get_subscription_count()
+                               > 0 and self._grid_sub.get_publisher_count() > 0) or not self.node.alive(),
+                      START_TIMEOUT)
+        assert ok and self.node.alive(), f"node did not come up:\n{self.node.log()}"
+
+    def send(self, rgb: np.ndarray, info: CameraInfo | None, outputs: list[list]) -> tuple[int, int]:
+        """Publish ``info`` (if any) then the image with one fresh stamp until every list in ``outputs`` has it."""
+        self._stamp += 1
+        sec, nanosec = self._stamp, 456_000_000
+        image = Image()
+        fill_image_msg(image, rgb, "rgb8")
+        image.header.frame_id = CAMERA_FRAME
+        image.header.stamp.sec, image.header.stamp.nanosec = sec, nanosec
+
+        def publish() -> None:
+            if info is not None:
+                info.header.stamp = image.header.stamp
+                self.info_pub.publish(info)
+                time.sleep(0.15)  # the node holds this CameraInfo before the image arrives
+            self.image_pub.publish(image)
+
+        found = wait_for(lambda: all(any(stamp_of(m) == (sec, nanosec) for m in lst) for lst in outputs),
+                         OUTPUT_TIMEOUT, action=publish, action_every=3.0)
+        assert found, f"no outputs for stamp {sec}.{nanosec}; node alive={self.node.alive()}\n{self.node.log()}"
+        return sec, nanosec
+
+    def diagnostic_values(self, predicate, timeout: float = 10.0) -> dict | None:
+        def newest():
+            for arr in reversed(self.diagnostics):
+                for status in arr.status:
+                    values = {kv.key: kv.value for kv in status.values}
+                    if status.name.startswith("segnet") and predicate(values):
+                        return values
+            return None
+        return wait_for(newest, timeout)
+
+
+@pytest.fixture(scope="module")
+def reference() -> Segmenter:
+    return Segmenter(resolve_model(str(require(CAMVID_MODEL))))
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    require(CAMVID_MODEL)
+    domain = random_domain()
+    params = node_params(str(CAMVID_MODEL), class_costs=CAMVID_COSTS, default_cost=CAMVID_DEFAULT,
+                         trail_class="road")
+    node = NodeProcess(domain, params, tmp_path_factory.mktemp("grid") / "segnet.log")
+    harness = RosHarness(domain)
+    try:
+        s = GridSession(harness, node)
+        s.wait_ready()
+        # A frame before any CameraInfo: masks must flow, no grid (checked by test_missing_camera_info_...).
+        s.no_info_stamp = s.send(camvid_image(0), None, [s.class_mask])
+        time.sleep(0.3)
+        yield s
+    finally:
+        harness.close()
+        node.stop()
+
+
+def test_missing_camera_info_gives_no_grid_but_masks_keep_coming(session):
+    assert not any(stamp_of(g) == session.no_info_stamp for g in session.grids)
+    assert any(stamp_of(m) == session.no_info_stamp for m in session.class_mask)
+    assert "no CameraInfo received on /camera_info" in session.node.log()
+
+
+def test_latched_grid_equals_the_mapper_and_trail_heading_follows_the_road(session, reference):
+    rgb = camvid_image(0)
+    info = camera_info(rgb.shape[1], rgb.shape[0])
+    # The heading is published only after a grid was built: it tells that this frame's grid is out.
+    stamp = session.send(rgb, info, [session.class_mask, session.heading])
+    late, _ = session.latched_grids()  # created after the grid was published: transient_local delivers it
+    grid = wait_for(lambda: next((g for g in late if stamp_of(g) == stamp), None), 10.0)
+    assert grid is not None, f"late subscriber got {[stamp_of(g) for g in late]}, wanted {stamp}"
+
+    assert grid.header.frame_id == BASE
+    assert (grid.info.width, grid.info.height) == (GRID["width"], GRID["height"])
+    assert grid.info.resolution == pytest.approx(GRID["resolution"], rel=1e-6)  # float32 field
+    origin = grid.info.origin
+    assert (origin.position.x, origin.position.y, origin.position.z) == pytest.approx(
+        (-GRID["x_offset"], -GRID["height"] * GRID["resolution"] / 2, 0.0))
+    assert (origin.orientation.x, origin.orientation.y, origin.orientation.z, origin.orientation.w) == (0, 0, 0, 1)
+
+    segmentation = reference.segment(rgb)
+    mapper = expected_mapper(reference.spec.class_names, reference.ignore_id, CAMVID_COSTS, CAMVID_DEFAULT, "road")
+    mapper.update_camera_info(info)
+    # ESPNet's class map has the input resolution, so the node projects the class map (no score interpolation).
+    expected = mapper.build(segmentation.class_map)
+    data = np.asarray(grid.data, dtype=np.int8).reshape(grid.info.height, grid.info.width)
+    assert np.array_equal(data, expected.values)
+    assert set(np.unique(data).tolist()) <= {-1, 0, 20, 100}
+    assert (data == 0).sum() > 100 and (data == -1).sum() > 100  # road ahead, unknown outside the view
+
+    heading = next(h for h in session.heading if stamp_of(h) == stamp)
+    want = mapper.trail_heading(expected)
+    assert want.confidence > 0.3  # the road leads ahead in this image
+    assert heading.header.frame_id == BASE
+    assert heading.confidence == pytest.approx(want.confidence, rel=1e-6)
+    assert heading.heading == pytest.approx(want.heading, rel=1e-6, abs=1e-7)
+    assert (heading.target.position.x, heading.target.position.y) == pytest.approx(want.target_xy)
+    assert heading.left + heading.straight + heading.right == pytest.approx(1.0, abs=1e-5)
+    pose = wait_for(lambda: next((p for p in session.pose if stamp_of(p) == stamp), None), 5.0)
+    assert pose is not None and pose.header.frame_id == BASE
+    assert (pose.pose.position.x, pose.pose.position.y) == pytest.approx(want.target_xy)
+    assert pose.pose.orientation.z == pytest.approx(math.sin(want.heading / 2), abs=1e-6)
+
+    values = session.diagnostic_values(lambda v: v.get("grid") == "ok")
+    assert values, "no /diagnostics status with a published grid"
+    assert values["camera pose source"].startswith("parameters")
+    assert "grid median (ms)" in values
+
+
+def test_bad_camera_info_stops_the_grid_not_the_masks(session):
+    rgb = camvid_image(1)
+    good = camera_info(rgb.shape[1], rgb.shape[0])
+    zeros = camera_info(rgb.shape[1], rgb.shape[0])
+    zeros.k = [0.0] * 9
+    nan = camera_info(rgb.shape[1], rgb.shape[0])
+    nan.k[0] = float("nan")
+    wrong_size = camera_info(640, 480)
+    for what, info, logged in (("zeros", zeros, "not calibrated"), ("NaN", nan, "finite"),
+                               ("size", wrong_size, "describes a 640x480 image")):
+        stamp = session.send(rgb, info, [session.class_mask])
+        time.sleep(0.3)  # a grid, had one been made, leaves right after the class mask
+        assert not any(stamp_of(g) == stamp for g in session.grids), what
+        assert logged in session.node.log(), what
+        assert session.node.alive()
+
+    stamp = session.send(rgb, good, [session.class_mask, session.heading])
+    assert wait_for(lambda: any(stamp_of(g) == stamp for g in session.grids), 10.0), "grid did not come back"
+    # The same calibration as before the bad ones: the projection table was built once for all these frames.
+    values = session.diagnostic_values(lambda v: int(v.get("grids published", 0)) >= 2)
+    assert values and values["projection table builds"] == "1", values
+
+
+def test_coarse_network_grid_comes_from_interpolated_class_scores(tmp_path):
+    classes = ["trail", "grass", "vegetation", "obstacle", "sky"]
+    folder = write_model_dir(tmp_path / "fcn-synthetic-320x192", (320, 192), 5, classes, seed=3)
+    rgb = cv2.cvtColor(cv2.imread(str(require(JETSON_IMAGES / "trail_0.jpg"))), cv2.COLOR_BGR2RGB)
+    rgb = cv2.resize(rgb, (400, 240), interpolation=cv2.INTER_AREA)
+    domain = random_domain()
+    node = NodeProcess(domain, node_params(str(folder)), tmp_path / "segnet.log")
+    harness = RosHarness(domain)
+    try:
+        s = GridSession(harness, node)
+        s.wait_ready()
+        info = camera_info(rgb.shape[1], rgb.shape[0], d=(0.0,) * 5)
+        stamp = s.send(rgb, info, [s.class_mask, s.heading])
+        grid = wait_for(lambda: next((g for g in s.grids if stamp_of(g) == stamp), None), 10.0)
+        assert grid is not None
+    finally:
+        harness.close()
+        node.stop()
+    segmenter = Segmenter(resolve_model(str(folder)))
+    segmentation = segmenter.segment(rgb)
+    assert segmentation.class_map.shape == (6, 10)  # 320x192 / 32: a coarse class map
+    mapper = expected_mapper(classes, segmenter.ignore_id)  # DeepScene default costs
+    mapper.update_camera_info(info)
+    expected = mapper.build(scores=segmentation.logits)
+    data = np.asarray(grid.data, dtype=np.int8).reshape(grid.info.height, grid.info.width)
+    assert np.array_equal(data, expected.values)
+    # Interpolated scores are not the nearest-cell class map: the two grids differ along class boundaries.
+    assert not np.array_equal(expected.values, mapper.build(segmentation.class_map).values)
