@@ -303,3 +303,147 @@ def test_point_mask_at_grid_size_is_the_class_colour_image():
     rng = np.random.default_rng(7)
     grid = rng.integers(0, 3, (360, 480), dtype=np.uint8)
     assert np.array_equal(render.render_mask(grid, COLORS, (480, 360), "point"), COLORS[:, :3].astype(np.uint8)[grid])
+
+
+# --- fine class maps (more than MAX_PATCH_CELLS cells): lookup at grid resolution, cv2.resize, one blend ----------
+
+FINE = (40, 60)  # 2400 cells: a small stand-in for ESPNet's 360x480, over the patch limit
+
+
+def test_path_selection():
+    assert render.uses_patches((10, 18), (1280, 720))  # FCN-ResNet18 DeepScene
+    assert render.uses_patches((10, 18), (18, 10))  # coarse grids stay segNet-exact at every size
+    assert not render.uses_patches((360, 480), (1280, 720))  # ESPNet
+    assert not render.uses_patches((360, 480), (480, 360))
+    assert not render.uses_patches(FINE, (97, 53))
+    limit = render.MAX_PATCH_CELLS
+    assert render.uses_patches((1, limit), (640, 480)) and not render.uses_patches((1, limit + 1), (640, 480))
+
+
+def reference_color(grid: np.ndarray, values: np.ndarray, width: int, height: int, mode: str) -> np.ndarray:
+    """(H,W,k) float64 per-pixel lookup of per-class ``values``, bilinear at pixel centres for ``linear``.
+
+    ``linear`` samples at (x+0.5)*g/W - 0.5 clamped to the grid, the convention of cv2.resize, as the fine path
+    documents; ``point`` takes cell x*g//W as segNet does.
+    """
+    values = values.astype(np.float64)
+    if mode == "point":
+        ys = np.arange(height) * grid.shape[0] // height
+        xs = np.arange(width) * grid.shape[1] // width
+        return values[grid[ys[:, None], xs[None, :]]]
+
+    def axis(n_out: int, n_grid: int):
+        pos = np.clip((np.arange(n_out) + 0.5) * n_grid / n_out - 0.5, 0, n_grid - 1)
+        lo = np.floor(pos).astype(int)
+        return lo, np.minimum(lo + 1, n_grid - 1), pos - lo
+
+    y0, y1, fy = axis(height, grid.shape[0])
+    x0, x1, fx = axis(width, grid.shape[1])
+    fy, fx = fy[:, None, None], fx[None, :, None]
+    y0, y1, x0, x1 = y0[:, None], y1[:, None], x0[None, :], x1[None, :]
+    return ((1 - fy) * ((1 - fx) * values[grid[y0, x0]] + fx * values[grid[y0, x1]])
+            + fy * ((1 - fx) * values[grid[y1, x0]] + fx * values[grid[y1, x1]]))
+
+
+def reference_overlay(image: np.ndarray, grid: np.ndarray, colors: np.ndarray, mode: str) -> np.ndarray:
+    """Premultiplied colour a*C/255 and image weight 1-a/255, each looked up (interpolated), then blended."""
+    alpha = colors[:, 3:] / 255.0
+    premultiplied = reference_color(grid, colors[:, :3] * alpha, image.shape[1], image.shape[0], mode)
+    weight = reference_color(grid, 1.0 - alpha, image.shape[1], image.shape[0], mode)
+    return premultiplied + weight * image
+
+
+FINE_SIZES = [(150, 97), (60, 40), (37, 23)]  # upsampled (not a multiple), the grid's size, downsampled
+
+
+@pytest.mark.parametrize("size", FINE_SIZES)
+def test_fine_point_mask_is_exact(size):
+    grid, colors, _ = random_case(11, FINE, size)
+    want = segnet_color(grid, colors, size[0], size[1], "point")[..., :3].astype(np.uint8)
+    assert np.array_equal(render.render_mask(grid, colors, size, "point"), want)
+
+
+@pytest.mark.parametrize("size", FINE_SIZES)
+def test_fine_linear_mask_matches_bilinear_reference(size):
+    """OpenCV's bit-exact 8-bit bilinear resize uses weights in 1/256 steps and rounds: within one unit of exact."""
+    grid, colors, _ = random_case(12, FINE, size)
+    exact = reference_color(grid, colors[:, :3], size[0], size[1], "linear")
+    diff = np.abs(render.render_mask(grid, colors, size, "linear") - exact)
+    assert diff.max() <= 1.0
+    assert diff.mean() <= 0.3
+
+
+def test_fine_mask_at_grid_size_is_the_cell_colours_for_both_filters():
+    grid, colors, _ = random_case(13, FINE, (60, 40))
+    want = colors[:, :3].astype(np.uint8)[grid]
+    for mode in render.FILTER_MODES:
+        assert np.array_equal(render.render_mask(grid, colors, (60, 40), mode), want)
+
+
+@pytest.mark.parametrize("mode", render.FILTER_MODES)
+@pytest.mark.parametrize("size", FINE_SIZES)
+def test_fine_overlay_matches_premultiplied_reference(mode, size):
+    """8-bit premultiplied colour and weight: each lookup rounds (0.5), the product rounds (0.5).
+
+    So point (and any filter at the grid's size) is within 1 of the exact blend; linear adds the 8-bit resize's
+    error (within one unit, see the linear mask test) on the colour and on the weight (one unit of 255 on the
+    product): within 3.
+    """
+    grid, colors, image = random_case(14, FINE, size)
+    exact = reference_overlay(image, grid, colors, mode)
+    diff = np.abs(render.render_overlay(image, grid, colors, mode) - exact)
+    assert diff.max() <= (1.0 if mode == "point" or size == FINE[::-1] else 3.0)
+    assert diff.mean() <= 0.5
+
+
+@pytest.mark.parametrize("size", FINE_SIZES)
+def test_fine_overlay_with_one_alpha_truncates_like_segnet(size):
+    """One alpha for all classes: a single weighted add; point is segNet's exact integers."""
+    grid, colors, image = random_case(15, FINE, size)
+    colors[:, 3] = 150
+    color = segnet_color(grid, colors, size[0], size[1], "point").astype(np.int64)
+    want = (color[..., 3:] * color[..., :3] + (255 - color[..., 3:]) * image) // 255
+    assert np.array_equal(render.render_overlay(image, grid, colors, "point"), want)
+    exact = reference_overlay(image, grid, colors, "linear")  # colour resized and rounded, then truncated
+    diff = render.render_overlay(image, grid, colors, "linear") - np.floor(exact)
+    assert np.abs(diff).max() <= 1
+
+
+@pytest.mark.parametrize("mode", render.FILTER_MODES)
+def test_fine_alpha_zero_returns_image_and_255_returns_mask(mode):
+    """Exact at both ends, with one alpha (weighted add) and with per-class alphas (premultiplied blend)."""
+    grid, colors, image = random_case(16, FINE, (150, 97))
+    grid %= 5  # class 5 unused: its alpha only makes the alphas per-class
+    mask = render.render_mask(grid, colors, (150, 97), mode)
+    for unused in (0, 10):
+        clear = colors.copy()
+        clear[:, 3] = [0, 0, 0, 0, 0, unused]
+        assert np.array_equal(render.render_overlay(image, grid, clear, mode), image)
+        opaque = colors.copy()
+        opaque[:, 3] = [255, 255, 255, 255, 255, 255 - unused]
+        assert np.array_equal(render.render_overlay(image, grid, opaque, mode), mask)
+
+
+@pytest.mark.parametrize("mode", render.FILTER_MODES)
+def test_fine_out_buffer_views_are_written_in_place(mode):
+    grid, colors, image = random_case(17, FINE, (97, 53))
+    want = render.render_overlay(image, grid, colors, mode)
+    canvas = np.full((60, 120, 3), 7, np.uint8)
+    view = canvas[2:55, 10:107]
+    assert render.render_overlay(image, grid, colors, mode, out=view) is view
+    assert np.array_equal(canvas[2:55, 10:107], want)
+    assert (canvas[:2] == 7).all() and (canvas[:, :10] == 7).all() and (canvas[:, 107:] == 7).all()
+    for size in ((97, 53), (60, 40)):
+        mask = np.zeros((size[1], size[0], 3), np.uint8)
+        assert render.render_mask(grid, colors, size, mode, out=mask) is mask
+        assert np.array_equal(mask, render.render_mask(grid, colors, size, mode))
+
+
+def test_fine_map_with_more_than_256_classes():
+    rng = np.random.default_rng(18)
+    colors = rng.integers(0, 256, (300, 4)).astype(np.float32)
+    grid = rng.integers(0, 300, FINE, dtype=np.uint16)
+    assert np.array_equal(render.render_mask(grid, colors, (60, 40), "point"), colors[:, :3].astype(np.uint8)[grid])
+    image = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    exact = reference_overlay(image, grid, colors, "point")
+    assert np.abs(render.render_overlay(image, grid, colors, "point") - exact).max() <= 1
