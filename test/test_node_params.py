@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import yaml
 pytest.importorskip("rclpy")
 
 from seg_ros.errors import SegRosError  # noqa: E402
-from seg_ros.node_params import PARAMETERS, RUNTIME_PARAMETERS, render_settings  # noqa: E402
+from seg_ros.node_params import PARAMETERS, RUNTIME_PARAMETERS, grid_settings, render_settings  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "segnet.yaml"
 
@@ -48,3 +49,57 @@ def test_render_settings_accept_valid_values():
 def test_render_settings_reject_invalid_values_with_a_reason(values, word):
     with pytest.raises(SegRosError, match=word):
         render_settings(values)
+
+
+def _grid_values(**changes) -> dict:
+    values = {name: default for name, (default, _) in PARAMETERS.items()}
+    values.update(changes)
+    return values
+
+
+def test_grid_defaults_are_the_issue_defaults():
+    g = grid_settings(_grid_values())
+    assert g.enabled and g.use_tf and not g.rectified and g.base_frame == "base_link"
+    assert g.class_costs == {"trail": 0, "grass": 30, "vegetation": 100, "obstacle": 100, "sky": -1}
+    assert g.default_cost == -1 and g.trail_class == "trail"
+    assert (g.spec.resolution, g.spec.width, g.spec.height, g.spec.x_offset) == (0.05, 200, 200, 0.0)
+
+
+def test_grid_settings_read_geometry_mounting_and_costs():
+    g = grid_settings(_grid_values(grid_resolution=0.1, grid_width=80, grid_height=60, grid_x_offset=1.5,
+                                   grid_max_range=7.0, grid_samples_per_cell=2, camera_height=0.8,
+                                   camera_pitch=0.25, camera_yaw=-0.1, camera_x=0.3, class_costs=["Road:0", "sky:-1"],
+                                   default_cost=100, trail_class="road", heading_lookahead=4.0, base_frame=" base "))
+    assert (g.spec.resolution, g.spec.width, g.spec.height, g.spec.x_offset, g.spec.max_range,
+            g.spec.samples_per_cell) == (0.1, 80, 60, 1.5, 7.0, 2)
+    assert g.spec.origin == pytest.approx((-1.5, -3.0))
+    assert g.mounting == {"height": 0.8, "pitch": 0.25, "roll": 0.0, "yaw": -0.1, "x": 0.3, "y": 0.0}
+    assert g.class_costs == {"road": 0, "sky": -1} and g.default_cost == 100
+    assert g.trail_class == "road" and g.heading.lookahead == 4.0 and g.base_frame == "base"
+    assert grid_settings(_grid_values(trail_class="")).trail_class is None
+
+
+@pytest.mark.parametrize("changes, word", [
+    ({"class_costs": ["trail=0"]}, "class_costs"),
+    ({"class_costs": ["trail:150"]}, "class_costs"),
+    ({"class_costs": ["grass:soft"]}, "class_costs"),
+    ({"base_frame": " "}, "base_frame"),
+    ({"grid_width": 4000, "grid_height": 4000}, "grid"),
+])
+def test_grid_settings_reject_invalid_values_with_a_reason(changes, word):
+    with pytest.raises(SegRosError, match=word):
+        grid_settings(_grid_values(**changes))
+
+
+def test_grid_parameter_ranges():
+    def frange(name):
+        r = PARAMETERS[name][1].floating_point_range[0]
+        return r.from_value, r.to_value
+
+    assert frange("camera_pitch") == pytest.approx((-math.pi / 2, math.pi / 2))
+    assert frange("camera_height")[0] > 0.0
+    assert frange("grid_resolution")[0] > 0.0
+    cost = PARAMETERS["default_cost"][1].integer_range[0]
+    assert (cost.from_value, cost.to_value) == (-1, 100)
+    samples = PARAMETERS["grid_samples_per_cell"][1].integer_range[0]
+    assert (samples.from_value, samples.to_value) == (1, 8)
