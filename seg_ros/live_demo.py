@@ -3,11 +3,13 @@
     python -m seg_ros.live_demo --shared ../shared --output demo_output
 
 Starts the node (its own process, shared-memory transport, a random ROS_DOMAIN_ID), publishes
-``trail_*.jpg`` as rgb8 images (plus a camera_info) at a fixed rate for a few loops, records every output
-topic of the node and /diagnostics to an MCAP bag (``rosbags``), writes a contact sheet
-(input | overlay | colour mask | grid when the node publishes one) and prints stage timings, the processed
-rate and the drop count. Network: ``fcn-resnet18-deepscene`` when downloaded, else a fallback from the
-search path (``<shared>/models`` is added; ``espnet-camvid-480x360`` preferred).
+``trail_*.jpg`` as rgb8 images (plus a plausible camera_info: 90 degree field of view, no calibration ships
+with them) at a fixed rate for a few loops, records every output topic of the node and /diagnostics to an
+MCAP bag (``rosbags``), writes a contact sheet (input | overlay | colour mask | traversability grid with the
+trail heading) and prints stage timings, the processed rate and the drop count. Network:
+``fcn-resnet18-deepscene`` when downloaded, else a fallback from the search path (``<shared>/models`` is added;
+``espnet-camvid-480x360`` preferred, with road-like classes as the "trail"). The camera pose comes from
+parameters (1 m high, pitched 15 degrees down): the demo publishes no tf.
 """
 
 from __future__ import annotations
@@ -38,6 +40,13 @@ NODE_NAME = "segnet"
 FRAME_ID = "camera_optical_frame"
 PANEL_HEIGHT = 240
 START_TIMEOUT = 90.0
+CAMERA_HFOV_DEG = 90.0
+CAMERA_SIZE = (864, 480)  # the trail samples are 861..907 x 464..497 pixels
+# Camera pose parameters (no tf in the demo): 1 m above the ground, looking 15 degrees down.
+MOUNTING = {"use_tf": False, "camera_height": 1.0, "camera_pitch": math.radians(15.0)}
+# Grid costs for networks without DeepScene classes (CamVid, Cityscapes): paved ground is the "trail"; CamVid's
+# "tree" holds all vegetation, grass included (DeepScene: grass 30, vegetation 100); unnamed classes are lethal.
+ROAD_COSTS = {"road": 0, "pavement": 10, "sidewalk": 10, "terrain": 30, "tree": 70, "sky": -1, "void": -1}
 
 
 def message_class(type_name: str) -> type:
@@ -78,6 +87,7 @@ class Recorder:
         self.latest: dict[tuple[str, int, int], bytes] = {}  # (topic, sec, nanosec) of kept frames -> raw
         self.keep_topics: set[str] = set()
         self.info: list[Any] = []
+        self.node_status: dict[str, str] = {}  # key/values of the node's newest /diagnostics status
         self.skipped: dict[str, str] = {}
         self._subs: list[Any] = []
 
@@ -117,6 +127,10 @@ class Recorder:
             self.counts[topic] += 1
         if topic.endswith("/info"):
             self.info.append(deserialize_message(raw, msg_type))
+        elif topic == "/diagnostics":
+            for status in deserialize_message(raw, msg_type).status:
+                if status.name.startswith(NODE_NAME):
+                    self.node_status = {kv.key: kv.value for kv in status.values}
         elif topic in self.keep_topics:
             msg = deserialize_message(raw, msg_type)
             self.latest[(topic, msg.header.stamp.sec, msg.header.stamp.nanosec)] = raw
@@ -128,7 +142,18 @@ class Recorder:
             writer.close()
 
 
-def camera_info_for(width: int, height: int, hfov_deg: float = 70.0) -> Any:
+def grid_params(class_names: list[str]) -> dict[str, object]:
+    """Node parameters of the demo's grid: parameter camera pose; road-like costs for non-DeepScene networks."""
+    params: dict[str, object] = dict(MOUNTING)
+    names = {n.strip().lower() for n in class_names}
+    if "trail" not in names:
+        params["class_costs"] = [f"{n}:{c}" for n, c in ROAD_COSTS.items() if n in names] or ["void:-1"]
+        params["default_cost"] = 100
+        params["trail_class"] = "road" if "road" in names else ""
+    return params
+
+
+def camera_info_for(width: int, height: int, hfov_deg: float = CAMERA_HFOV_DEG) -> Any:
     """A pinhole CameraInfo for the sample images (no calibration ships with them)."""
     from sensor_msgs.msg import CameraInfo
 
@@ -148,12 +173,30 @@ def _image_array(msg: Any) -> np.ndarray:
     return image_msg_to_rgb(msg)
 
 
-def grid_image(msg: Any) -> np.ndarray:
-    """OccupancyGrid → RGB picture, +x (forward) up: free white, occupied black, unknown grey."""
-    data = np.asarray(msg.data, dtype=np.int16).reshape(msg.info.height, msg.info.width)
-    grey = np.where(data < 0, 160, 255 - np.clip(data, 0, 100) * 255 // 100).astype(np.uint8)
-    grey = grey.T[::-1, ::-1]
-    return cv2.cvtColor(np.ascontiguousarray(grey), cv2.COLOR_GRAY2RGB)
+def grid_image(msg: Any, heading: Any = None, size: int = 2 * PANEL_HEIGHT) -> np.ndarray:
+    """OccupancyGrid → RGB picture, forward (+x) up, left (+y) left: free white, lethal black, unknown mid-grey.
+
+    The robot (base origin) is a blue dot; a TrailHeading with confidence > 0 is drawn as an orange arrow from
+    the robot to its target.
+    """
+    info = msg.info
+    data = np.asarray(msg.data, dtype=np.int16).reshape(info.height, info.width)
+    grey = np.where(data < 0, 128, 255 - np.clip(data, 0, 100) * 255 // 100).astype(np.uint8)
+    grey = np.ascontiguousarray(grey.T[::-1, ::-1])  # rows: x descending, cols: y descending
+    scale = max(1, size // max(grey.shape))
+    image = cv2.cvtColor(cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST),
+                         cv2.COLOR_GRAY2RGB)
+    res, ox, oy = info.resolution, info.origin.position.x, info.origin.position.y
+
+    def pixel(x: float, y: float) -> tuple[int, int]:
+        return (round((info.height - (y - oy) / res) * scale), round((info.width - (x - ox) / res) * scale))
+
+    robot = pixel(0.0, 0.0)
+    if heading is not None and heading.confidence > 0:
+        target = pixel(heading.target.position.x, heading.target.position.y)
+        cv2.arrowedLine(image, robot, target, (255, 120, 0), max(2, scale), cv2.LINE_AA, tipLength=0.12)
+    cv2.circle(image, robot, max(8, 4 * scale), (30, 90, 255), -1, cv2.LINE_AA)
+    return image
 
 
 def _panel(image: np.ndarray | None, label: str, width_hint: int) -> np.ndarray:
@@ -194,7 +237,8 @@ def run(shared: Path, output: Path, network: str, rate: float, loops: int, threa
         add_model_path(shared / "models")
     spec = choose_network(network)
     model = spec.source if Path(spec.source).exists() else spec.name
-    images = [read_image(p) for p in paths]
+    # One camera, one size: the samples differ by a few pixels, and each size would need its own CameraInfo.
+    images = [cv2.resize(read_image(p), CAMERA_SIZE, interpolation=cv2.INTER_AREA) for p in paths]
     output.mkdir(parents=True, exist_ok=True)
     bag_path = output / "segnet_live_bag"
     if bag_path.exists():
@@ -204,7 +248,8 @@ def run(shared: Path, output: Path, network: str, rate: float, loops: int, threa
 
     print(f"live demo: network {spec.name} ({model}), ROS_DOMAIN_ID {domain}, shared-memory transport")
     log = open(output / "node.log", "wb")  # noqa: SIM115 - closed below
-    node_proc = start_node(domain, {"model_path": model, "threads": threads}, log, node_name=NODE_NAME)
+    node_params = {"model_path": model, "threads": threads, **grid_params(list(spec.class_names))}
+    node_proc = start_node(domain, node_params, log, node_name=NODE_NAME)
     rclpy.init(domain_id=domain)
     node = rclpy.create_node("segnet_live_demo")
     executor = SingleThreadedExecutor()
@@ -213,7 +258,7 @@ def run(shared: Path, output: Path, network: str, rate: float, loops: int, threa
     spinner.start()
     recorder = Recorder(node, bag_path)
     prefix = f"/{NODE_NAME}/"
-    recorder.keep_topics = {prefix + "overlay", prefix + "color_mask", prefix + "traversable_grid"}
+    recorder.keep_topics = {prefix + name for name in ("overlay", "color_mask", "traversable_grid", "trail_heading")}
     image_pub = node.create_publisher(Image, "image", 2)
     info_pub = node.create_publisher(CameraInfo, "camera_info", 2)
     stamps: dict[tuple[int, int], int] = {}
@@ -262,7 +307,9 @@ def run(shared: Path, output: Path, network: str, rate: float, loops: int, threa
             stamps[(stamp.sec, stamp.nanosec)] = index
             info_pub.publish(cam)
             image_pub.publish(msg)
-            wanted = [(prefix + name, stamp.sec, stamp.nanosec) for name in ("overlay", "color_mask")]
+            names = ["overlay", "color_mask"] + (["traversable_grid"] if recorder.counts.get(
+                prefix + "traversable_grid") else [])
+            wanted = [(prefix + name, stamp.sec, stamp.nanosec) for name in names]
             deadline = time.monotonic() + 30.0
             while not all(k in recorder.latest for k in wanted) and time.monotonic() < deadline:
                 time.sleep(0.02)
@@ -288,6 +335,10 @@ def run(shared: Path, output: Path, network: str, rate: float, loops: int, threa
     from nav_msgs.msg import OccupancyGrid
 
     has_grid = any(topic.endswith("traversable_grid") for topic, _ in newest)
+    try:
+        heading_type: type | None = message_class("seg_ros/msg/TrailHeading")
+    except (ImportError, AttributeError):
+        heading_type = None
     rows = []
     for index, rgb in enumerate(images):
         row = [_panel(rgb, paths[index].name, 320)]
@@ -296,7 +347,12 @@ def run(shared: Path, output: Path, network: str, rate: float, loops: int, threa
             row.append(_panel(_image_array(deserialize_message(raw, Image)) if raw else None, label, 320))
         if has_grid:
             raw = newest.get((prefix + "traversable_grid", index))
-            row.append(_panel(grid_image(deserialize_message(raw, OccupancyGrid)) if raw else None, "grid", 240))
+            heading_raw = newest.get((prefix + "trail_heading", index))
+            heading = deserialize_message(heading_raw, heading_type) if heading_raw and heading_type else None
+            label = "grid" + (f" {math.degrees(heading.heading):+.0f} deg ({heading.confidence:.2f})"
+                              if heading is not None and heading.confidence > 0 else "")
+            grid = grid_image(deserialize_message(raw, OccupancyGrid), heading) if raw else None
+            row.append(_panel(grid, label, PANEL_HEIGHT))
         rows.append(row)
     sheet_path = output / "live_contact_sheet.png"
     write_image(sheet_path, contact_sheet(rows))
@@ -325,6 +381,8 @@ def run(shared: Path, output: Path, network: str, rate: float, loops: int, threa
         "messages_recorded": dict(recorder.counts), "topics_not_recorded": recorder.skipped,
         "bag": str(bag_path), "contact_sheet": str(sheet_path), "node_exit_code": node_code,
         "timing_ms": timer.summary(),
+        "grid": {key: recorder.node_status.get(key) for key in (
+            "grid", "grids published", "grid median (ms)", "projection table builds", "camera pose source")},
     }
     (output / "live_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(f"live demo: published {sent} frames at {rate:g} Hz ({loops} loops of {len(images)} images) in "
@@ -335,6 +393,10 @@ def run(shared: Path, output: Path, network: str, rate: float, loops: int, threa
         print(f"live demo: camera stamp -> class map latency median {summary['latency_median_ms']:.1f} ms, "
               f"max {max(latencies):.1f} ms")
     print(timer.format_table("node stage timings (ms, from ~/info)"))
+    grid = summary["grid"]
+    print(f"live demo: traversability grid: {grid['grids published']} published, grid stage median "
+          f"{grid['grid median (ms)']} ms, projection table builds {grid['projection table builds']}, "
+          f"status {grid['grid']!r}; camera pose from {grid['camera pose source']}")
     print("live demo: recorded " + ", ".join(f"{t} ({n})" for t, n in sorted(recorder.counts.items()))
           + f" to {bag_path}")
     for topic, why in recorder.skipped.items():
