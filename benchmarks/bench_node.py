@@ -2,12 +2,14 @@
 
     .venv/bin/python benchmarks/bench_node.py --duration 30
 
-For each network (ESPNet-CamVid from ../shared and a random-weight FCN-ResNet18-shaped 576x320 network) it
-measures the bare backend inference time in this process first, then runs the node with every output
-subscribed and reports: processed rate against 1/(bare inference), median and p99 camera-stamp → class_mask
-latency (received here), growth of latency and node memory from the first to the last third of the run,
-drop counts and the node's own stage timings. Targets: rate >= 0.95 / inference, median latency <= inference
-+ 15 ms, p99 <= 2 x median. Figures depend on what else runs on the machine (the load average is printed).
+For each network (ESPNet-CamVid from ../shared and a random-weight FCN-ResNet18-shaped 576x320 network) it measures
+the bare backend inference time in this process first, then runs the node with every output subscribed (the
+traversability grid and trail heading included: a CameraInfo goes with every frame, the camera pose comes from
+parameters as in the live demo) and reports: processed rate against 1/(bare inference), median and p99 camera-stamp
+→ class_mask latency (received here), growth of latency and node memory from the first to the last third of the
+run, drop counts and the node's own stage timings (the grid stage from /diagnostics). Targets: rate >= 0.95 /
+inference, median latency <= inference + 15 ms, p99 <= 2 x median. Figures depend on what else runs on the machine
+(the load average is printed).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import cv2
 import numpy as np
 
 from seg_ros.backends import create_backend
+from seg_ros.live_demo import camera_info_for, grid_params
 from seg_ros.model import ModelSpec
 from seg_ros.node_process import make_process_dds_safe, random_domain, start_node
 from seg_ros.registry import resolve_model
@@ -36,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SEG_ROS_SHARED") or REPO.parent / "shared")
 DEEPSCENE_CLASSES = ["trail", "grass", "vegetation", "obstacle", "sky"]
 DEEPSCENE_COLORS = ["200 155 75 180", "85 210 100", "15 100 20", "255 185 0", "0 120 255 150"]
-OUTPUTS = ("class_mask", "color_mask", "overlay", "info")
+OUTPUTS = ("class_mask", "color_mask", "overlay", "info", "traversable_grid", "trail_heading")
 
 
 def bare_inference_times(spec: ModelSpec, threads: int, runs: int = 20) -> list[float]:
@@ -82,19 +85,21 @@ def thirds(values: list[float]) -> tuple[float, float]:
 def run_node_bench(label: str, model: str, bare_ms: float, args: argparse.Namespace, domain: int,
                    log_path: Path) -> dict:
     import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from nav_msgs.msg import OccupancyGrid
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import qos_profile_sensor_data
-    from sensor_msgs.msg import Image
+    from sensor_msgs.msg import CameraInfo, Image
 
     from seg_ros.image_conversion import fill_image_msg
-    from seg_ros.msg import SegmentationInfo
+    from seg_ros.msg import SegmentationInfo, TrailHeading
 
     log = open(log_path, "wb")  # noqa: SIM115 - closed below
-    params = {"model_path": model, "threads": args.threads}
+    params = {"model_path": model, "threads": args.threads, **grid_params(list(resolve_model(model).class_names))}
     params.update(kv.split(":=", 1) for kv in args.param)
     node_proc = start_node(domain, params, log)
     context = rclpy.context.Context()
-    rclpy.init(context=context, domain_id=domain)
+    rclpy.init(args=[], context=context, domain_id=domain)  # not sys.argv: --param values are no ROS args
     node = rclpy.create_node("bench_camera", context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
@@ -129,12 +134,26 @@ def run_node_bench(label: str, model: str, bare_ms: float, args: argparse.Namesp
     node.create_subscription(Image, "/segnet/color_mask", counter("color_mask"), 5)
     node.create_subscription(Image, "/segnet/overlay", counter("overlay"), 5)
     node.create_subscription(SegmentationInfo, "/segnet/info", counter("info"), 5)
+    node.create_subscription(OccupancyGrid, "/segnet/traversable_grid", counter("traversable_grid"), 5)
+    node.create_subscription(TrailHeading, "/segnet/trail_heading", counter("trail_heading"), 5)
+    node_status: dict[str, str] = {}
+
+    def on_diagnostics(msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name.startswith("segnet"):
+                node_status.clear()
+                node_status.update({kv.key: kv.value for kv in status.values})
+
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 5)
     pub = node.create_publisher(Image, "image", qos_profile_sensor_data)
+    info_pub = node.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
 
     width, height = args.size
     msg = Image()
     fill_image_msg(msg, camera_frame(width, height), "rgb8")
     msg.header.frame_id = "camera_optical_frame"
+    info = camera_info_for(width, height)
+    info.header.frame_id = msg.header.frame_id
     stop = threading.Event()
     published = [0]
 
@@ -143,7 +162,8 @@ def run_node_bench(label: str, model: str, bare_ms: float, args: argparse.Namesp
         next_time = time.monotonic()
         while not stop.is_set():
             next_time += period
-            msg.header.stamp = node.get_clock().now().to_msg()
+            msg.header.stamp = info.header.stamp = node.get_clock().now().to_msg()
+            info_pub.publish(info)
             pub.publish(msg)
             published[0] += 1
             delay = next_time - time.monotonic()
@@ -210,6 +230,8 @@ def run_node_bench(label: str, model: str, bare_ms: float, args: argparse.Namesp
         "rss_first_third_mb": mem_first, "rss_last_third_mb": mem_last,
         "frames_received": last.frames_received if last else 0, "frames_dropped": last.frames_dropped if last else 0,
         "frames_rejected": last.frames_rejected if last else 0, "node_stage_median_ms": stage,
+        "grid": {key: node_status.get(key) for key in ("grid", "grids published", "grid median (ms)",
+                                                       "projection table builds")},
         "node_exit_code": node_code,
     })
     return result
@@ -234,6 +256,8 @@ def report(r: dict) -> str:
         f"{r['frames_dropped']} (latest frame wins), rejected {r['frames_rejected']}; exit code {r['node_exit_code']}",
         f"  node stage medians (ms): preprocess {s['preprocess']:.1f}, network {s['network']:.1f}, "
         f"postprocess {s['postprocess']:.1f}, render {s['render']:.1f}, node latency {s['latency']:.1f}",
+        f"  grid: stage median {r['grid']['grid median (ms)']} ms, {r['grid']['grids published']} published, "
+        f"projection table builds {r['grid']['projection table builds']}, status {r['grid']['grid']!r}",
     ])
 
 
