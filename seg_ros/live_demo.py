@@ -250,7 +250,7 @@ def run(shared: Path, output: Path, network: str, rate: float, loops: int, threa
     log = open(output / "node.log", "wb")  # noqa: SIM115 - closed below
     node_params = {"model_path": model, "threads": threads, **grid_params(list(spec.class_names))}
     node_proc = start_node(domain, node_params, log, node_name=NODE_NAME)
-    rclpy.init(domain_id=domain)
+    rclpy.init(args=[], domain_id=domain)  # not sys.argv: the demo options are no ROS arguments
     node = rclpy.create_node("segnet_live_demo")
     executor = SingleThreadedExecutor()
     executor.add_node(node)

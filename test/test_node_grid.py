@@ -9,8 +9,11 @@ small node with a random-weight FCN-shaped network.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -29,6 +32,7 @@ from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from seg_ros.ground_projection import Extrinsics  # noqa: E402
 from seg_ros.image_conversion import fill_image_msg  # noqa: E402
+from seg_ros.node_process import node_command, start_node  # noqa: E402
 from seg_ros.occupancy_grid import GridSpec, TraversabilityMapper  # noqa: E402
 from seg_ros.registry import resolve_model  # noqa: E402
 from seg_ros.segmenter import Segmenter  # noqa: E402
@@ -111,13 +115,14 @@ class GridSession:
                       START_TIMEOUT)
         assert ok and self.node.alive(), f"node did not come up:\n{self.node.log()}"
 
-    def send(self, rgb: np.ndarray, info: CameraInfo | None, outputs: list[list]) -> tuple[int, int]:
+    def send(self, rgb: np.ndarray, info: CameraInfo | None, outputs: list[list],
+             frame_id: str = CAMERA_FRAME) -> tuple[int, int]:
         """Publish ``info`` (if any) then the image with one fresh stamp until every list in ``outputs`` has it."""
         self._stamp += 1
         sec, nanosec = self._stamp, 456_000_000
         image = Image()
         fill_image_msg(image, rgb, "rgb8")
-        image.header.frame_id = CAMERA_FRAME
+        image.header.frame_id = frame_id
         image.header.stamp.sec, image.header.stamp.nanosec = sec, nanosec
 
         def publish() -> None:
@@ -271,3 +276,100 @@ def test_coarse_network_grid_comes_from_interpolated_class_scores(tmp_path):
     assert np.array_equal(data, expected.values)
     # Interpolated scores are not the nearest-cell class map: the two grids differ along class boundaries.
     assert not np.array_equal(expected.values, mapper.build(segmentation.class_map).values)
+
+
+# A stand-in for tf2_ros (not installable here), put on the node's PYTHONPATH: it checks the Humble call
+# signature (frames, rclpy Time, timeout Duration) and knows one transform, base <- camera optical frame.
+TF2_STANDIN = '''
+import json, os
+from geometry_msgs.msg import TransformStamped
+from rclpy.duration import Duration
+from rclpy.time import Time
+
+class TransformException(Exception):
+    pass
+
+class Buffer:
+    def lookup_transform(self, target_frame, source_frame, time, timeout=None):
+        if not isinstance(time, Time) or not isinstance(timeout, Duration):
+            raise TypeError(f"lookup_transform needs rclpy Time and Duration, got {type(time)}, {type(timeout)}")
+        known = json.loads(os.environ["SEG_ROS_TEST_TF"])
+        if (target_frame, source_frame) != (known["target"], known["source"]):
+            raise TransformException(f'"{source_frame}" passed to lookupTransform argument source_frame does not exist')
+        msg = TransformStamped()
+        msg.header.frame_id, msg.child_frame_id = target_frame, source_frame
+        msg.transform.translation.x, msg.transform.translation.y, msg.transform.translation.z = known["t"]
+        r = msg.transform.rotation
+        r.x, r.y, r.z, r.w = known["q"]
+        return msg
+
+class TransformListener:
+    def __init__(self, buffer, node, *args, **kwargs):
+        self.buffer = buffer
+'''
+
+
+def quaternion_xyzw(R: np.ndarray) -> list[float]:
+    """Rotation matrix → unit quaternion (x, y, z, w), Shepperd's method."""
+    m = np.asarray(R, dtype=np.float64)
+    trace = np.trace(m)
+    if trace > 0:
+        s = 2.0 * math.sqrt(trace + 1.0)
+        return [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s]
+    i = int(np.argmax(np.diag(m)))
+    j, k = (i + 1) % 3, (i + 2) % 3
+    s = 2.0 * math.sqrt(1.0 + m[i, i] - m[j, j] - m[k, k])
+    q = [0.0, 0.0, 0.0, (m[k, j] - m[j, k]) / s]
+    q[i], q[j], q[k] = 0.25 * s, (m[j, i] + m[i, j]) / s, (m[k, i] + m[i, k]) / s
+    return q
+
+
+class StandInTfNode(NodeProcess):
+    """segnet_node with the tf2_ros stand-in importable."""
+
+    def __init__(self, domain: int, params: dict, log_path, tf_dir, transform: dict) -> None:
+        if Path(node_command({})[0]).name != "segnet_node":
+            pytest.skip("segnet_node console script is not installed (pip install -e .)")
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        env = {"PYTHONPATH": os.pathsep.join([str(tf_dir), os.environ.get("PYTHONPATH", "")]),
+               "SEG_ROS_TEST_TF": json.dumps(transform)}
+        self.proc = start_node(domain, params, self._log, extra_env=env, cwd=Path(__file__).resolve().parents[1])
+
+
+def test_camera_pose_from_tf2_when_importable_and_no_grid_without_the_transform(tmp_path, reference):
+    (tmp_path / "tf2_ros").mkdir()
+    (tmp_path / "tf2_ros" / "__init__.py").write_text(TF2_STANDIN)
+    # tf says something else than the (deliberately wrong) camera_* parameters: the grid must follow tf.
+    pose = Extrinsics.from_mounting(0.9, pitch=0.35, yaw=-0.08, x=0.1)
+    transform = {"target": BASE, "source": CAMERA_FRAME, "q": quaternion_xyzw(pose.R), "t": pose.t.tolist()}
+    domain = random_domain()
+    params = node_params(str(require(CAMVID_MODEL)), class_costs=CAMVID_COSTS, default_cost=CAMVID_DEFAULT,
+                         trail_class="road", camera_height=3.0, camera_pitch=1.2)
+    node = StandInTfNode(domain, params, tmp_path / "segnet.log", tmp_path, transform)
+    harness = RosHarness(domain)
+    rgb = camvid_image(2)
+    info = camera_info(rgb.shape[1], rgb.shape[0])
+    try:
+        s = GridSession(harness, node)
+        s.wait_ready()
+        stamp = s.send(rgb, info, [s.class_mask, s.heading])
+        grid = wait_for(lambda: next((g for g in s.grids if stamp_of(g) == stamp), None), 10.0)
+        assert grid is not None
+
+        lost = s.send(rgb, info, [s.class_mask], frame_id="camera_without_tf")
+        time.sleep(0.3)
+        assert not any(stamp_of(g) == lost for g in s.grids)
+        log = node.log()
+    finally:
+        harness.close()
+        node.stop()
+    assert "camera pose from tf2" in log
+    assert f"no transform {BASE} <- camera_without_tf" in log
+
+    mapper = expected_mapper(reference.spec.class_names, reference.ignore_id, CAMVID_COSTS, CAMVID_DEFAULT, "road")
+    mapper.update_extrinsics(Extrinsics.from_quaternion(transform["q"], transform["t"]))
+    mapper.update_camera_info(info)
+    expected = mapper.build(reference.segment(rgb).class_map)
+    data = np.asarray(grid.data, dtype=np.int8).reshape(grid.info.height, grid.info.width)
+    assert np.array_equal(data, expected.values)
