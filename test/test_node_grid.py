@@ -1,5 +1,7 @@
-"""segnet_node's traversability grid and trail heading over real DDS (node in its own process, camera pose from
-parameters: tf2_ros is not installable here).
+"""segnet_node's traversability grid and trail heading over real DDS, the node in its own process.
+
+The camera pose comes from parameters (tf2_ros is not installable here) and, in one test, from a tf2_ros
+stand-in on the node's path.
 
 The expected grid comes from a ``TraversabilityMapper`` built in this process from the same CameraInfo, mounting
 and grid parameters, fed with what the pure ``Segmenter`` computes on the same image; equality is exact.
