@@ -9,6 +9,11 @@ size change.
 
 Camera pose: tf2 (``base_frame`` ← image ``frame_id`` at the image stamp) when ``use_tf`` is set and tf2_ros is
 importable (it is not on PyPI: imported lazily), otherwise the ``camera_*`` mounting parameters.
+
+Input of the mapper: the class scores (logits, interpolated bilinearly per cell) when the network's output is
+coarser than its input, so far cells of a 18x10 grid do not inherit one coarse cell as a block; the class map
+when the network already outputs full resolution (interpolation then changes a few boundary cells while the
+mapper's argmax over the full-size logits would cost ~20 ms per frame).
 """
 
 from __future__ import annotations
