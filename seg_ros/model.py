@@ -121,16 +121,17 @@ def load_colors(path: Path, default_alpha: float = DEFAULT_ALPHA) -> tuple[np.nd
 
 def _preprocessing_from_yaml(pre: dict, source: str) -> Preprocessing:
     """Read a ``preprocessing:`` block of model.yaml or networks.yaml."""
-    order = str(pre.get("channel_order", "rgb")).lower()
-    mean = tuple(float(v) for v in pre.get("mean", (0.0, 0.0, 0.0)))
-    std = tuple(float(v) for v in pre.get("std", (1.0, 1.0, 1.0)))
+    default = Preprocessing()  # a partial block keeps segNet's defaults for what it does not state
+    order = str(pre.get("channel_order", default.channel_order)).lower()
+    mean = tuple(float(v) for v in pre.get("mean", default.mean))
+    std = tuple(float(v) for v in pre.get("std", default.std))
     if "post_scale" in pre:
         post_scale = float(pre["post_scale"])
     else:
         # model.yaml states the formula in words; "(x - mean) / std / 255" means a trailing 1/255.
         formula = str(pre.get("scale_order", "(x - mean) / std")).replace(" ", "")
         post_scale = 1.0 / 255.0 if formula.endswith("/255") else 1.0
-    resize = str(pre.get("resize", "nearest")).split()[0].lower()
+    resize = str(pre.get("resize", default.resize)).split()[0].lower()
     try:
         return Preprocessing(order, mean, std, post_scale, resize)  # type: ignore[arg-type]
     except (TypeError, ModelError) as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Iterator
@@ -13,10 +14,11 @@ STAGES = ("preprocess", "network", "postprocess", "render")
 
 
 class StageTimer:
-    """Keeps the last ``window`` durations (ms) of each named stage."""
+    """Keeps the last ``window`` durations (ms) of each named stage; safe to share between threads."""
 
     def __init__(self, window: int = 1000) -> None:
         self._samples: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=window))
+        self._lock = threading.Lock()
         self.last: dict[str, float] = {}
 
     @contextmanager
@@ -28,18 +30,22 @@ class StageTimer:
             self.add(name, (time.perf_counter() - start) * 1000.0)
 
     def add(self, name: str, ms: float) -> None:
-        self._samples[name].append(ms)
-        self.last[name] = ms
+        with self._lock:
+            self._samples[name].append(ms)
+            self.last[name] = ms
 
     def stages(self) -> list[str]:
-        known = [s for s in STAGES if s in self._samples]
-        return known + sorted(s for s in self._samples if s not in STAGES)
+        with self._lock:
+            names = list(self._samples)
+        return [s for s in STAGES if s in names] + sorted(s for s in names if s not in STAGES)
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Per stage: count, mean, median, p99 and max in milliseconds."""
+        with self._lock:
+            samples = {name: list(values) for name, values in self._samples.items()}
         out = {}
         for name in self.stages():
-            values = np.asarray(self._samples[name], dtype=np.float64)
+            values = np.asarray(samples[name], dtype=np.float64)
             out[name] = {"count": float(values.size), "mean": float(values.mean()),
                          "median": float(np.median(values)), "p99": float(np.percentile(values, 99)),
                          "max": float(values.max())}

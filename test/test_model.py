@@ -64,3 +64,12 @@ def test_shared_model_yaml_preprocessing():
     assert pre.post_scale == pytest.approx(1 / 255)
     assert spec.num_classes == 12 and spec.class_names[-1] == "void"
     assert np.all(~spec.explicit_alpha)
+
+
+def test_partial_preprocessing_block_keeps_segnet_defaults(tmp_path):
+    (tmp_path / "m.onnx").write_bytes(b"")
+    (tmp_path / "classes.txt").write_text("a\n")
+    (tmp_path / "model.yaml").write_text("preprocessing:\n  channel_order: bgr\n")
+    pre = load_model_dir(tmp_path).preprocessing
+    assert pre.channel_order == "bgr"
+    assert pre.mean == (123.675, 116.28, 103.53) and pre.std == (58.395, 57.12, 57.375) and pre.resize == "nearest"
