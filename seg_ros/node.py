@@ -34,7 +34,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.qos_overriding_options import InvalidQosOverridesError, QoSOverridingOptions
 from rclpy.serialization import deserialize_message
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
@@ -57,11 +57,17 @@ from seg_ros.registry import resolve_model
 from seg_ros.segmenter import Segmentation, Segmenter
 
 WARN_THROTTLE_S = 5.0
-# Sensor data (best effort, volatile) with depth 1: a queue would only hold stale frames. Overridable from YAML
-# (qos_overrides./image.subscription.*) through QoSOverridingOptions.
-INPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
-                       durability=DurabilityPolicy.VOLATILE)
 OUTPUT_QOS = QoSProfile(depth=1)
+
+
+def input_qos() -> QoSProfile:
+    """Sensor data (best effort, volatile) with depth 1: a queue would only hold stale frames.
+
+    A fresh profile per subscription: rclpy writes the YAML overrides (``qos_overrides.<resolved topic>.
+    subscription.*``, the topic name after remapping) into the profile it is given.
+    """
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
+                      durability=DurabilityPolicy.VOLATILE)
 
 
 def _lower_thread_priority(nice: int) -> None:
@@ -150,9 +156,14 @@ class SegNetNode(Node):
             topic, self._input_type = "image", Image
         # raw=True: the callback stores serialized bytes; only frames the worker takes are deserialized, so a
         # frame dropped under load costs one memcpy.
-        self.subscription = self.create_subscription(
-            self._input_type, topic, self._input.put, INPUT_QOS, raw=True,
-            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        try:
+            self.subscription = self.create_subscription(
+                self._input_type, topic, self._input.put, input_qos(), raw=True,
+                qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        except (RuntimeError, InvalidQosOverridesError) as exc:  # a bad qos_overrides.* value
+            raise SegRosError(f"invalid QoS override for {self.resolve_topic_name(topic)} "
+                              f"(parameters qos_overrides.{self.resolve_topic_name(topic)}.subscription.*): "
+                              f"{exc}") from exc
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_last = (time.monotonic(), 0)
         self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)

@@ -23,11 +23,13 @@ rclpy = pytest.importorskip("rclpy")
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
 from rcl_interfaces.srv import SetParameters  # noqa: E402
+from rclpy.qos import ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
 from seg_ros.image_conversion import fill_image_msg, image_msg_to_rgb  # noqa: E402
 from seg_ros.registry import resolve_model  # noqa: E402
 from seg_ros.segmenter import Segmenter  # noqa: E402
+from seg_ros.synthetic import write_model_dir  # noqa: E402
 
 SegmentationInfo = pytest.importorskip("seg_ros.msg", reason="seg_ros messages not built").SegmentationInfo
 
@@ -306,6 +308,57 @@ def test_compressed_png_input_gives_the_raw_result_and_camera_resolution_mask(se
     finally:
         harness.close()
         node.stop()
+
+
+def _tiny_model(tmp_path) -> str:
+    """A small random-weight network: quick to load for tests about start-up."""
+    return str(write_model_dir(tmp_path / "fcn-tiny-128x64", (128, 64), 3))
+
+
+def test_qos_override_is_keyed_by_the_remapped_topic_and_applied(tmp_path, harness_factory):
+    domain = random_domain()
+    key = "qos_overrides./camera/image_raw.subscription.reliability"
+    node = NodeProcess(domain, {"model_path": _tiny_model(tmp_path), "publish_grid": False, key: "reliable"},
+                       tmp_path / "log.txt", remappings={"image": "/camera/image_raw"})
+    harness = harness_factory(domain)
+    try:
+        def endpoints():
+            return [e for e in harness.node.get_subscriptions_info_by_topic("/camera/image_raw")
+                    if e.node_name == "segnet"] or not node.alive()
+
+        found = wait_for(endpoints, START_TIMEOUT)
+        assert found and node.alive(), node.log()
+        (endpoint,) = found
+        assert endpoint.qos_profile.reliability == ReliabilityPolicy.RELIABLE  # default is best effort
+    finally:
+        node.stop()
+
+
+def test_invalid_qos_override_exits_non_zero_with_one_fatal_line(tmp_path):
+    node = NodeProcess(random_domain(), {"model_path": _tiny_model(tmp_path), "publish_grid": False,
+                                         "qos_overrides./image.subscription.reliability": "sparkly"},
+                       tmp_path / "log.txt")
+    try:
+        code = node.proc.wait(60)
+    finally:
+        node.stop()
+    log = node.log()
+    assert code != 0, log
+    assert "Traceback" not in log, log
+    fatal = [line for line in log.splitlines() if "FATAL" in line]
+    assert len(fatal) == 1 and "/image" in fatal[0] and "sparkly" in fatal[0], log
+
+
+def test_unknown_registry_network_without_download_fails_fast(tmp_path):
+    # download_missing false: nothing is fetched (tests stay offline); the error names the fix.
+    node = NodeProcess(random_domain(), {"network": "fcn-resnet18-cityscapes-512x256", "download_missing": False,
+                                         "publish_grid": False}, tmp_path / "log.txt")
+    try:
+        code = node.proc.wait(60)
+    finally:
+        node.stop()
+    log = node.log()
+    assert code != 0 and "not downloaded" in log and "segnet-download" in log, log
 
 
 def test_sigint_exits_zero_promptly(session):
