@@ -16,7 +16,7 @@ from __future__ import annotations
 import array
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -272,23 +272,27 @@ class TraversabilityMapper:
 
         The class map / scores must cover the whole camera image (any resolution: the network's output grid
         or full size). Scores are the better input for coarse networks: interpolating them per cell keeps far
-        cells from inheriting one coarse cell's class as a block.
+        cells from inheriting one coarse cell's class as a block. With scores, ``class_map`` may carry their
+        argmax (same ignore class) when the caller already has it, so it is not computed again.
         """
-        if (class_map is None) == (scores is None):
-            raise ValueError("pass exactly one of class_map or scores")
-        source = class_map if class_map is not None else scores
-        if source.ndim == 4 and source.shape[0] == 1:
-            source = source[0]
-        expected = 2 if class_map is not None else 3
-        if source.ndim != expected:
-            raise ValueError(f"expected a {'(h, w) class map' if expected == 2 else '(C, h, w) score array'}, "
-                             f"got shape {source.shape}")
+        if class_map is None and scores is None:
+            raise ValueError("pass a class_map, scores, or both")
+        if scores is not None:
+            source = scores[0] if scores.ndim == 4 and scores.shape[0] == 1 else scores
+            if source.ndim != 3:
+                raise ValueError(f"expected a (C, h, w) score array, got shape {scores.shape}")
+            if class_map is not None and class_map.shape != source.shape[1:]:
+                raise ValueError(f"class map {class_map.shape} does not match scores {source.shape}")
+        else:
+            source = class_map
+            if source.ndim != 2:
+                raise ValueError(f"expected a (h, w) class map, got shape {class_map.shape}")
         height, width = source.shape[-2:]
         t = self._tables_for((int(width), int(height)))
-        if class_map is not None:
+        if scores is None:
             sample_classes = np.ascontiguousarray(class_map).reshape(-1)[t.pixels]
         else:
-            sample_classes = self._interpolated_classes(source, t)
+            sample_classes = self._interpolated_classes(source, t, class_map)
         n_cells = t.cells
         if t.samples == 1:
             classes = np.full(n_cells, UNKNOWN_CLASS, dtype=np.uint8)
@@ -304,14 +308,14 @@ class TraversabilityMapper:
         shape = (self.grid.height, self.grid.width)
         return GridResult(self.lut[classes].reshape(shape), classes.reshape(shape), self.grid, stamp)
 
-    def _interpolated_classes(self, scores: np.ndarray, t: _Tables) -> np.ndarray:
+    def _interpolated_classes(self, scores: np.ndarray, t: _Tables, class_map: np.ndarray | None) -> np.ndarray:
         """Argmax of bilinearly interpolated scores at each valid sample.
 
         Exact shortcut: where the four surrounding score pixels share one argmax class, every convex
         combination of them has that argmax too, so only samples between pixels of different classes are
         interpolated.
         """
-        cmap = class_map_from_logits(scores, self.ignore_class)
+        cmap = class_map_from_logits(scores, self.ignore_class) if class_map is None else class_map
         pad = np.pad(cmap, ((0, 1), (0, 1)), mode="edge")
         top_left = pad[:-1, :-1]
         uniform = ((top_left == pad[:-1, 1:]) & (top_left == pad[1:, :-1]) & (top_left == pad[1:, 1:])).reshape(-1)
@@ -331,5 +335,6 @@ class TraversabilityMapper:
         """Trail heading from a built grid; confidence 0 when the model has no trail class or none is seen."""
         if self.trail_id is None:
             return Heading()
-        return estimate_heading(result.classes == self.trail_id, result.known, self._xs, self._ys,
-                                self.heading_params)
+        heading = estimate_heading(result.classes == self.trail_id, result.known, self._xs, self._ys,
+                                   self.heading_params)
+        return replace(heading, ground_z=self.grid.ground_z) if heading.confidence > 0 else heading

@@ -46,6 +46,7 @@ class Heading:
     straight: float = 0.0
     right: float = 0.0
     centreline: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)), compare=False)  # (n, 2), for display
+    ground_z: float = 0.0  # height of the ground plane in the base frame: the target lies on it
 
     @property
     def valid(self) -> bool:
@@ -151,7 +152,7 @@ def heading_fields(h: Heading) -> dict:
     """TrailHeading message fields (besides the header): target pose oriented along the heading."""
     half = 0.5 * h.heading
     return {
-        "target_position": (h.target_xy[0], h.target_xy[1], 0.0),
+        "target_position": (h.target_xy[0], h.target_xy[1], h.ground_z),
         "target_orientation": (0.0, 0.0, math.sin(half), math.cos(half)),  # x, y, z, w
         "heading": h.heading,
         "lookahead_distance": h.lookahead,

@@ -133,6 +133,8 @@ def test_coarse_scores_are_interpolated_not_blocky():
     cols, rows = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
     scores = np.stack([np.zeros_like(cols), (cols - u_star) + 0.7 * (rows - v_star)])  # affine: exact bilinear
     result = mapper.build(scores=scores)
+    given = mapper.build(scores=scores, class_map=np.argmax(scores, axis=0).astype(np.uint8))
+    np.testing.assert_array_equal(given.values, result.values)  # a precomputed argmax changes nothing
     # independent closed form: ground (x, y) → image pixel → coarse map coordinates
     xs, ys = mapper.grid.cell_centres()
     gx, gy = np.meshgrid(xs, ys)
@@ -207,7 +209,9 @@ def test_build_argument_errors():
         mapper.build(np.zeros((10, 18), np.uint8))
     mapper, *_ = forward_setup()
     with pytest.raises(ValueError):
-        mapper.build(np.zeros((10, 18), np.uint8), scores=np.zeros((5, 10, 18)))
+        mapper.build(np.zeros((10, 17), np.uint8), scores=np.zeros((5, 10, 18)))
+    with pytest.raises(ValueError):
+        mapper.build()
     with pytest.raises(ValueError):
         mapper.build(np.zeros((3, 10, 18), np.uint8))
     assert TraversabilityMapper(DEEPSCENE, class_costs=["trail:0", "road:0"]).unused_cost_names == ["road"]

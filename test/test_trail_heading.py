@@ -147,3 +147,13 @@ def test_real_deepscene_grids_point_to_the_trail_side(use_scores):
         else:
             assert abs(heading.heading) < mapper.heading_params.turn_angle, (name, offset, heading.heading)
     assert checked_sides >= 4
+
+
+def test_heading_target_lies_on_the_ground_plane():
+    """base_link 0.3 m above the ground (ground_z = -0.3): the target point is on the ground, not at z = 0."""
+    mapper = TraversabilityMapper(("trail", "grass"), GridSpec(ground_z=-0.3))
+    mapper.update_camera(CameraModel.from_fov(640, 480, 1.2))
+    mapper.update_extrinsics(Extrinsics.from_mounting(1.0, 0.3))
+    heading = mapper.trail_heading(mapper.build(np.zeros((10, 18), np.uint8)))  # everything is trail
+    assert heading.confidence > 0 and abs(heading.heading) < 0.05
+    assert heading_fields(heading)["target_position"][2] == pytest.approx(-0.3)
