@@ -89,11 +89,14 @@ class GroundProjector:
             self.pose_source = f"tf2 ({settings.base_frame} <- image frame_id at the image stamp)"
         else:
             m = settings.mounting
-            why = "tf2_ros is not importable" if settings.use_tf else "use_tf is false"
+            why = "tf2_ros not installed" if settings.use_tf else "use_tf is false"
             self.pose_source = (f"parameters ({why}): height {m['height']:g} m, pitch {m['pitch']:g}, roll "
                                 f"{m['roll']:g}, yaw {m['yaw']:g} rad, x {m['x']:g}, y {m['y']:g} m")
             self.mapper.update_extrinsics(Extrinsics.from_mounting(**m))  # CameraModelError: fails the start-up
         log = node.get_logger()
+        if settings.use_tf and tf2 is None:  # asked for tf, gets a fixed mounting: say so once, loudly
+            log.warning("use_tf is true but tf2_ros cannot be imported (install ros-<distro>-tf2-ros): the camera "
+                        "pose comes from the camera_* parameters")
         log.info(f"traversability grid in {settings.base_frame} from "
                  f"{'class scores (bilinear)' if use_scores else 'the class map'}; camera intrinsics from "
                  f"{self.subscription.topic_name}; camera pose from {self.pose_source}")

@@ -11,6 +11,7 @@ small node with a random-weight FCN-shaped network.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -224,6 +225,10 @@ def test_latched_grid_equals_the_mapper_and_trail_heading_follows_the_road(sessi
     values = session.diagnostic_values(lambda v: v.get("grid") == "ok")
     assert values, "no /diagnostics status with a published grid"
     assert values["camera pose source"].startswith("parameters")
+    if importlib.util.find_spec("tf2_ros") is None:  # use_tf is true (default) but tf2_ros is missing: said loudly
+        assert values["camera pose source"].startswith("parameters (tf2_ros not installed)"), values
+        warnings = [line for line in session.node.log().splitlines() if "tf2_ros cannot be imported" in line]
+        assert len(warnings) == 1 and "WARN" in warnings[0], session.node.log()
     assert "grid median (ms)" in values
 
 
