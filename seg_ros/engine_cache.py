@@ -19,9 +19,11 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+
+# atomic_write_bytes and file_sha256 are used here and re-exported for the TensorRT backend
+from seg_ros.cache import atomic_write_bytes, cache_root, file_sha256  # noqa: F401
 
 ENGINE_DIR_ENV = "SEG_ROS_ENGINE_DIR"
 PRECISIONS = ("fp16", "fp32", "int8")
@@ -54,16 +56,7 @@ def default_cache_dir() -> Path:
     override = os.environ.get(ENGINE_DIR_ENV)
     if override:
         return Path(override).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "seg_ros" / "engines"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return cache_root() / "engines"
 
 
 def _slug(text: str) -> str:
@@ -138,29 +131,6 @@ def load_cached_engine(engine: Path, key: EngineKey) -> tuple[bytes | None, str]
     if len(data) != recorded.get("engine_bytes") or hashlib.sha256(data).hexdigest() != recorded.get("engine_sha256"):
         return None, f"cached engine {engine.name} does not match its sidecar (truncated or overwritten)"
     return data, "cached engine is up to date"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file in the same folder, fsync it and rename it over ``path``.
-
-    Readers see either the old file or the complete new one; an interrupted write leaves no partial
-    file under ``path`` (the temp file is removed on any exception).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def store_engine(engine: Path, key: EngineKey, data: bytes, build_seconds: float, model_name: str) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from seg_ros.cache import cache_root
 from seg_ros.errors import ModelError
 from seg_ros.model import ModelSpec, build_spec, folder_facts, load_model_dir
 
@@ -85,8 +86,7 @@ def find_network(name: str) -> Network | None:
 
 def cache_dir() -> Path:
     """Where downloaded networks live: $XDG_CACHE_HOME/seg_ros/models (default ~/.cache/seg_ros/models)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "seg_ros" / "models"
+    return cache_root() / "models"
 
 
 def search_path() -> list[Path]:

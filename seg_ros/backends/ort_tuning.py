@@ -8,24 +8,23 @@ thread count, ONNX Runtime version, CPU) and caches the winner in ``$XDG_CACHE_H
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from seg_ros.cache import atomic_write_bytes, cache_root, file_sha256
+
 LEVELS = ("auto", "basic", "extended", "all")
 TIMED_RUNS = 3
 
 
 def tuning_file() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "seg_ros" / "ort_tuning.json"
+    return cache_root() / "ort_tuning.json"
 
 
 def _cpu_name() -> str:
@@ -39,11 +38,7 @@ def _cpu_name() -> str:
 
 
 def tuning_key(onnx_path: Path, threads: int, ort_version: str) -> str:
-    digest = hashlib.sha256()
-    with open(onnx_path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return f"{digest.hexdigest()}|threads={threads}|ort={ort_version}|cpu={_cpu_name()}|cores={os.cpu_count()}"
+    return f"{file_sha256(onnx_path)}|threads={threads}|ort={ort_version}|cpu={_cpu_name()}|cores={os.cpu_count()}"
 
 
 def _read() -> dict:
@@ -55,13 +50,8 @@ def _read() -> dict:
 
 
 def _write(entries: dict) -> None:
-    path = tuning_file()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ort_tuning.")
-        with os.fdopen(fd, "w") as stream:
-            json.dump(entries, stream, indent=1, sort_keys=True)
-        os.replace(tmp, path)
+        atomic_write_bytes(tuning_file(), json.dumps(entries, indent=1, sort_keys=True).encode())
     except OSError:
         pass  # a read-only cache only costs a re-measurement next time
 
