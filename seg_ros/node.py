@@ -119,9 +119,25 @@ class SegNetNode(Node):
 
         if self.settings.model_is_path and not Path(self.settings.model).expanduser().exists():
             raise ModelError(f"model_path {self.settings.model} does not exist")
-        spec = resolve_model(self.settings.model)
+        # A registry network missing from the cache is fetched and verified here (download_missing); a path never.
+        spec = resolve_model(self.settings.model,
+                             download=self.settings.download_missing and not self.settings.model_is_path)
         self.segmenter = Segmenter(spec, self.settings.backend, self.settings.threads, self.settings.ignore_class)
         self.spec = spec
+        self._input: LatestFrame[Any] = LatestFrame()
+        self._results: LatestFrame[FrameResult] = LatestFrame()
+        self._workers: list[threading.Thread] = []
+        self._backend_closed = False
+        try:
+            self._set_up()
+        except BaseException:
+            self.close()  # nothing may outlive a failed start: workers (none yet), backend, ROS entities
+            self.destroy_node()
+            raise
+
+    def _set_up(self) -> None:
+        """Outputs, input subscription, diagnostics, then the worker threads (last: nothing runs if this fails)."""
+        spec = self.spec
         self._colors_cache: tuple[float, np.ndarray] | None = None
         self._last_render_ms = 0.0
 
@@ -143,27 +159,20 @@ class SegNetNode(Node):
         self._create_outputs()
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
-        self._input: LatestFrame[Any] = LatestFrame()
-        self._results: LatestFrame[FrameResult] = LatestFrame()
-        self._workers = [threading.Thread(target=self._segment_loop, name="segnet-segment", daemon=True),
-                         threading.Thread(target=self._output_loop, name="segnet-output", daemon=True)]
-        for worker in self._workers:
-            worker.start()
-
         if self.settings.use_compressed:
             topic, self._input_type = "image/compressed", CompressedImage
         else:
             topic, self._input_type = "image", Image
         # raw=True: the callback stores serialized bytes; only frames the worker takes are deserialized, so a
-        # frame dropped under load costs one memcpy.
+        # frame dropped under load costs one memcpy. Frames arriving before the workers start wait in _input.
         try:
             self.subscription = self.create_subscription(
                 self._input_type, topic, self._input.put, input_qos(), raw=True,
                 qos_overriding_options=QoSOverridingOptions.with_default_policies())
         except (RuntimeError, InvalidQosOverridesError) as exc:  # a bad qos_overrides.* value
-            raise SegRosError(f"invalid QoS override for {self.resolve_topic_name(topic)} "
-                              f"(parameters qos_overrides.{self.resolve_topic_name(topic)}.subscription.*): "
-                              f"{exc}") from exc
+            resolved = self.resolve_topic_name(topic)
+            raise SegRosError(f"invalid QoS override for {resolved} (parameters qos_overrides.{resolved}."
+                              f"subscription.*): {exc}") from exc
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_last = (time.monotonic(), 0)
         self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
@@ -173,6 +182,11 @@ class SegNetNode(Node):
         self.get_logger().info(
             f"network {spec.name} ({self.segmenter.backend.name}, input {in_w}x{in_h}, grid {grid_w}x{grid_h}, "
             f"{spec.num_classes} classes) from {spec.source}; subscribed to {self.subscription.topic_name}")
+
+        self._workers = [threading.Thread(target=self._segment_loop, name="segnet-segment", daemon=True),
+                         threading.Thread(target=self._output_loop, name="segnet-output", daemon=True)]
+        for worker in self._workers:
+            worker.start()
 
     # ----------------------------------------------------------------- outputs
     def _create_outputs(self) -> None:
@@ -447,11 +461,18 @@ class SegNetNode(Node):
         self.diagnostics_pub.publish(msg)
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the workers (they finish the frame in hand) and wait for them."""
+        """Stop the workers (they finish the frame in hand), wait for them, then release the backend. Idempotent."""
         self._input.close()
         self._results.close()
         for worker in self._workers:
             worker.join(timeout)
+        if self._backend_closed:
+            return
+        if any(worker.is_alive() for worker in self._workers):  # still inferring: freeing under it would crash
+            self.get_logger().warning(f"a worker did not stop within {timeout:g} s; the backend is left to exit")
+            return
+        self._backend_closed = True
+        self.segmenter.backend.close()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -47,6 +47,8 @@ PARAMETERS: dict[str, tuple[object, ParameterDescriptor]] = {
     "network": ("fcn-resnet18-deepscene", _desc(
         "registry network name/alias or model folder name on SEG_ROS_MODEL_PATH (ignored when model_path is set)")),
     "model_path": ("", _desc("model folder or .onnx file; overrides network when not empty")),
+    "download_missing": (True, _desc("download and verify a registry network missing from the model cache at "
+                                     "start-up (false: fail, naming segnet-download)")),
     "backend": ("auto", _desc("inference backend", choices=BACKENDS)),
     "threads": (0, _desc("inference threads (0 = backend default)", int_range=(0, 256))),
     "ignore_class": ("void", _desc("class name or id never chosen by argmax (segNet's ignore class); '' = none")),
@@ -147,6 +149,7 @@ class NodeSettings:
 
     model: str  # model_path when set, else network
     model_is_path: bool
+    download_missing: bool
     backend: str
     threads: int
     ignore_class: str
@@ -184,6 +187,7 @@ def read_settings(node: Node) -> NodeSettings:
     return NodeSettings(
         model=str(p["model_path"]).strip() or str(p["network"]).strip(),
         model_is_path=bool(str(p["model_path"]).strip()),
+        download_missing=bool(p["download_missing"]),
         backend=check_choice("backend", str(p["backend"]), BACKENDS),
         threads=int(p["threads"]),
         ignore_class=str(p["ignore_class"]),

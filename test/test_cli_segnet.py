@@ -281,3 +281,22 @@ def test_offline_demo_falls_back_and_writes_results(tmp_path: Path, capsys: pyte
         assert sum(s["fraction"] for s in stats) == pytest.approx(1.0)
     mask = read_rgb(demo / "mask" / "trail_0.png")
     assert mask.shape == read_rgb(IMAGES / "trail_0.jpg").shape
+
+
+def test_backend_is_closed_after_a_run_and_after_a_failure(small, tmp_path, capsys, monkeypatch):
+    from seg_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from seg_ros.cli import segnet as cli
+
+    closed: list[int] = []
+    monkeypatch.setattr(OnnxRuntimeBackend, "close", lambda self: closed.append(id(self)), raising=False)
+    rc, _, err = run_segnet([small / "trail_0.png", tmp_path / "a.png", *MASK_ARGS], capsys)
+    assert rc == 0, err
+    assert len(closed) == 1
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("output device vanished")
+
+    monkeypatch.setattr(cli, "_process", broken)
+    with pytest.raises(RuntimeError, match="vanished"):
+        run_segnet([small / "trail_0.png", tmp_path / "b.png", *MASK_ARGS], capsys)
+    assert len(closed) == 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 import signal
+import threading
 import time
 
 import cv2
@@ -359,6 +360,62 @@ def test_unknown_registry_network_without_download_fails_fast(tmp_path):
         node.stop()
     log = node.log()
     assert code != 0 and "not downloaded" in log and "segnet-download" in log, log
+
+
+@pytest.fixture
+def in_process_context():
+    """An rclpy context of this process on a random domain, for nodes built here."""
+    from rclpy.context import Context
+
+    context = Context()
+    rclpy.init(context=context, domain_id=random_domain())
+    yield context
+    rclpy.try_shutdown(context=context)
+
+
+def _segnet_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("segnet-") and t.is_alive()]
+
+
+@pytest.fixture
+def backend_closes(monkeypatch) -> list:
+    from seg_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+    closed: list = []
+    monkeypatch.setattr(OnnxRuntimeBackend, "close", lambda self: closed.append(self))
+    return closed
+
+
+def test_start_up_failure_starts_no_worker_and_closes_the_backend(tmp_path, in_process_context, backend_closes):
+    from rclpy.parameter import Parameter as RosParameter
+
+    from seg_ros.errors import SegRosError
+    from seg_ros.node import SegNetNode
+
+    overrides = [RosParameter("model_path", value=_tiny_model(tmp_path)), RosParameter("publish_grid", value=False),
+                 RosParameter("qos_overrides./image.subscription.reliability", value="sparkly")]
+    assert _segnet_threads() == []
+    with pytest.raises(SegRosError, match="QoS override"):
+        SegNetNode(context=in_process_context, parameter_overrides=overrides)
+    assert _segnet_threads() == []
+    assert len(backend_closes) == 1
+
+
+def test_close_stops_the_workers_and_closes_the_backend_once(tmp_path, in_process_context, backend_closes):
+    from rclpy.parameter import Parameter as RosParameter
+
+    from seg_ros.node import SegNetNode
+
+    node = SegNetNode(context=in_process_context, parameter_overrides=[
+        RosParameter("model_path", value=_tiny_model(tmp_path)), RosParameter("publish_grid", value=False)])
+    try:
+        assert sorted(_segnet_threads()) == ["segnet-output", "segnet-segment"]
+        assert backend_closes == []
+        node.close()
+        node.close()
+        assert _segnet_threads() == [] and len(backend_closes) == 1
+    finally:
+        node.destroy_node()
 
 
 def test_sigint_exits_zero_promptly(session):

@@ -62,6 +62,15 @@ def test_trt10_builds_caches_and_binds_by_tensor_name(standin, spec, cache):  # 
     assert [p.name for p in cache.iterdir() if p.name.endswith(".tmp")] == []
     backend.close()
     assert s.called("detach") and len(s.called("free")) == 2
+    # Pinned host buffers and the stream go while the context is still current, before it is released.
+    assert s.called("free_host") == [("free_host", 1), ("free_host", 1)]
+    assert s.called("stream_destroyed") == [("stream_destroyed", 1)]
+    names = s.names()
+    assert max(names.index(n) for n in ("free", "free_host", "stream_destroyed")) < names.index("detach")
+    backend.close()  # idempotent
+    assert len(s.called("detach")) == 1 and len(s.called("free_host")) == 2
+    with pytest.raises(BackendError, match="closed"):
+        backend.infer(tensor)
 
 
 def test_trt8_uses_explicit_batch_and_bindings(standin, spec, cache):  # noqa: F811

@@ -337,6 +337,15 @@ def _pycuda(s: Standin) -> tuple[types.ModuleType, types.ModuleType]:
         def synchronize(self) -> None:
             rec(("synchronize",))
 
+        def __del__(self) -> None:  # pycuda destroys the CUDA stream when the object goes
+            rec(("stream_destroyed", s.context_depth))
+
+    class HostAllocation(bytearray):
+        """Pinned host memory: the ``base`` of the arrays pagelocked_empty returns, as in pycuda."""
+
+        def free(self) -> None:
+            rec(("free_host", s.context_depth))
+
     def need_context() -> None:
         assert s.context_depth > 0, "CUDA call without a current context"
 
@@ -347,7 +356,7 @@ def _pycuda(s: Standin) -> tuple[types.ModuleType, types.ModuleType]:
 
     def pagelocked_empty(shape: tuple, dtype: object) -> np.ndarray:
         rec(("pagelocked_empty", tuple(shape)))
-        return np.empty(shape, dtype)
+        return np.ndarray(shape, dtype, buffer=HostAllocation(int(np.prod(shape)) * np.dtype(dtype).itemsize))
 
     def memcpy_htod(dst: Allocation, src: np.ndarray) -> None:
         need_context()

@@ -15,3 +15,9 @@ class Backend(Protocol):
     output_shape: tuple[int, int, int, int]
 
     def infer(self, tensor: np.ndarray) -> np.ndarray: ...
+
+    def close(self) -> None:
+        """Release what the backend holds (GPU memory, contexts) now rather than at garbage collection.
+
+        Idempotent; no inference may follow.
+        """

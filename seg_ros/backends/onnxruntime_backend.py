@@ -101,3 +101,6 @@ class OnnxRuntimeBackend:
             return self.session.run([self._output], {self._input: tensor})[0]
         except Exception as exc:  # noqa: BLE001
             raise BackendError(f"ONNX Runtime inference failed: {exc}") from exc
+
+    def close(self) -> None:
+        """Nothing to release early: the session is plain host memory, freed with the object."""

@@ -429,6 +429,8 @@ class TensorRTBackend:
             raise BackendError(f"TensorRT input must have shape {self.input_shape}, got {tensor.shape}")
         cuda = self._cuda
         with self._lock:
+            if self._gpu is None:
+                raise BackendError("TensorRT backend is closed")
             try:
                 with self._gpu.active():
                     np.copyto(self._host_in, tensor, casting="same_kind")
@@ -446,18 +448,33 @@ class TensorRTBackend:
             return np.array(self._host_out, dtype=np.float32, copy=True)
 
     def close(self) -> None:
-        """Free device memory and release the CUDA context (also safe after a failed start)."""
+        """Free device and pinned host memory, the stream and the CUDA context (also safe after a failed start).
+
+        Everything is released while the context is current: freed later by the garbage collector, after the
+        context is gone, CUDA reports invalid-context errors (or the memory stays pinned).
+        """
         gpu = getattr(self, "_gpu", None)
         if gpu is None:
             return
-        try:
-            with gpu.active():
-                for buffer in self._device_buffers:
-                    buffer.free()
-                self._device_buffers = []
-                for attr in ("_context", "_engine", "_runtime"):
-                    if hasattr(self, attr):
-                        delattr(self, attr)
-        finally:
-            gpu.release()
-            self._gpu = None
+        with self._lock:  # not in the middle of an inference on another thread
+            try:
+                with gpu.active():
+                    stream = getattr(self, "_stream", None)
+                    if stream is not None:
+                        stream.synchronize()
+                    for buffer in self._device_buffers:
+                        buffer.free()
+                    self._device_buffers = []
+                    for attr in ("_host_in", "_host_out"):
+                        array = getattr(self, attr, None)
+                        free = getattr(getattr(array, "base", None), "free", None)  # pycuda HostAllocation
+                        if free is not None:
+                            free()
+                    for attr in ("_host_in", "_host_out", "_dev_in", "_dev_out", "_bindings", "_stream",
+                                 "_context", "_engine", "_runtime"):
+                        if hasattr(self, attr):
+                            delattr(self, attr)  # the last reference: pycuda destroys the stream here
+                    del stream
+            finally:
+                gpu.release()
+                self._gpu = None

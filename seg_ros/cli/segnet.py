@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     """Segment every input frame, write the rendering, report failures; returns the exit status."""
     source = open_input(args.input)
     sink = None
+    segmenter: Segmenter | None = None
     try:
         sink = open_output(args.output, source) if args.output else None
         if args.legend:
@@ -112,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         source.close()
         if sink is not None:
             sink.close()
+        if segmenter is not None:
+            segmenter.backend.close()  # GPU memory and context now, not at interpreter exit
     if args.timing:
         print(segmenter.timer.format_table(f"stage timings (ms), {done} frame(s), backend {segmenter.backend.name}"))
     where = f"output: {args.output}" if sink is not None else "no OUTPUT given, nothing written"
