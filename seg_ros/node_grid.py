@@ -81,6 +81,7 @@ class GroundProjector:
         self._tf_buffer: Any = None
         self._tf_listener: Any = None
         self._tf_errors: tuple[type[Exception], ...] = ()
+        self._tf_failing = False  # the last lookup failed: look up without waiting until one succeeds
         tf2 = _import_tf2() if settings.use_tf else None
         if tf2 is not None:
             self._tf_buffer = tf2.Buffer()
@@ -154,11 +155,16 @@ class GroundProjector:
         base = self.settings.base_frame
         if not header.frame_id:
             return f"the image has no header.frame_id to look up the camera pose in {base}"
+        # After a failed lookup, do not wait again until one succeeds: a missing transform would otherwise cost
+        # every frame up to tf_timeout on the segment thread.
+        timeout = 0.0 if self._tf_failing else self.settings.tf_timeout
         try:
             transform = self._tf_buffer.lookup_transform(base, header.frame_id, Time.from_msg(header.stamp),
-                                                         timeout=Duration(seconds=self.settings.tf_timeout))
+                                                         timeout=Duration(seconds=timeout))
         except self._tf_errors as exc:
+            self._tf_failing = True
             return f"no transform {base} <- {header.frame_id} at the image stamp: {exc}"
+        self._tf_failing = False
         return Extrinsics.from_transform_msg(transform.transform)
 
     def heading(self, result: GridResult) -> Heading:

@@ -35,7 +35,6 @@ from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from seg_ros.ground_projection import Extrinsics  # noqa: E402
 from seg_ros.image_conversion import fill_image_msg  # noqa: E402
-from seg_ros.node_process import node_command, start_node  # noqa: E402
 from seg_ros.occupancy_grid import GridSpec, TraversabilityMapper  # noqa: E402
 from seg_ros.registry import resolve_model  # noqa: E402
 from seg_ros.segmenter import Segmenter  # noqa: E402
@@ -300,6 +299,8 @@ class Buffer:
     def lookup_transform(self, target_frame, source_frame, time, timeout=None):
         if not isinstance(time, Time) or not isinstance(timeout, Duration):
             raise TypeError(f"lookup_transform needs rclpy Time and Duration, got {type(time)}, {type(timeout)}")
+        with open(os.environ["SEG_ROS_TEST_TF_LOG"], "a") as log:
+            log.write(json.dumps([source_frame, timeout.nanoseconds / 1e9]) + "\\n")
         known = json.loads(os.environ["SEG_ROS_TEST_TF"])
         if (target_frame, source_frame) != (known["target"], known["source"]):
             raise TransformException(f'"{source_frame}" passed to lookupTransform argument source_frame does not exist')
@@ -331,17 +332,11 @@ def quaternion_xyzw(R: np.ndarray) -> list[float]:
     return q
 
 
-class StandInTfNode(NodeProcess):
-    """segnet_node with the tf2_ros stand-in importable."""
-
-    def __init__(self, domain: int, params: dict, log_path, tf_dir, transform: dict) -> None:
-        if Path(node_command({})[0]).name != "segnet_node":
-            pytest.skip("segnet_node console script is not installed (pip install -e .)")
-        self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        env = {"PYTHONPATH": os.pathsep.join([str(tf_dir), os.environ.get("PYTHONPATH", "")]),
-               "SEG_ROS_TEST_TF": json.dumps(transform)}
-        self.proc = start_node(domain, params, self._log, extra_env=env, cwd=Path(__file__).resolve().parents[1])
+def stand_in_tf_node(domain: int, params: dict, log_path: Path, tf_dir: Path, transform: dict) -> NodeProcess:
+    """segnet_node with the tf2_ros stand-in importable; its lookups are logged to tf_dir/lookups.jsonl."""
+    env = {"PYTHONPATH": os.pathsep.join([str(tf_dir), os.environ.get("PYTHONPATH", "")]),
+           "SEG_ROS_TEST_TF": json.dumps(transform), "SEG_ROS_TEST_TF_LOG": str(tf_dir / "lookups.jsonl")}
+    return NodeProcess(domain, params, log_path, extra_env=env)
 
 
 def test_camera_pose_from_tf2_when_importable_and_no_grid_without_the_transform(tmp_path, reference):
@@ -353,7 +348,7 @@ def test_camera_pose_from_tf2_when_importable_and_no_grid_without_the_transform(
     domain = random_domain()
     params = node_params(str(require(CAMVID_MODEL)), class_costs=CAMVID_COSTS, default_cost=CAMVID_DEFAULT,
                          trail_class="road", camera_height=3.0, camera_pitch=1.2)
-    node = StandInTfNode(domain, params, tmp_path / "segnet.log", tmp_path, transform)
+    node = stand_in_tf_node(domain, dict(params, tf_timeout=0.25), tmp_path / "segnet.log", tmp_path, transform)
     harness = RosHarness(domain)
     rgb = camvid_image(2)
     info = camera_info(rgb.shape[1], rgb.shape[0])
@@ -364,15 +359,23 @@ def test_camera_pose_from_tf2_when_importable_and_no_grid_without_the_transform(
         grid = wait_for(lambda: next((g for g in s.grids if stamp_of(g) == stamp), None), 10.0)
         assert grid is not None
 
-        lost = s.send(rgb, info, [s.class_mask], frame_id="camera_without_tf")
-        time.sleep(0.3)
-        assert not any(stamp_of(g) == lost for g in s.grids)
+        lost = [s.send(rgb, info, [s.class_mask], frame_id="camera_without_tf") for _ in range(2)]
+        for _ in range(2):  # the transform is back: the first lookup does not wait, the next one may again
+            back = s.send(rgb, info, [s.class_mask, s.heading])
+        # The later frames' grids are out (reliable, in order): the lost frames' grids would have come first.
+        assert wait_for(lambda: any(stamp_of(g) == back for g in s.grids), 10.0)
+        assert not any(stamp_of(g) in lost for g in s.grids)
         log = node.log()
     finally:
         harness.close()
         node.stop()
     assert "camera pose from tf2" in log
     assert f"no transform {BASE} <- camera_without_tf" in log
+    lookups = [json.loads(line) for line in (tmp_path / "lookups.jsonl").read_text().splitlines()]
+    missing = [timeout for frame, timeout in lookups if frame == "camera_without_tf"]
+    assert len(missing) >= 2 and missing[0] == 0.25 and set(missing[1:]) == {0.0}, lookups
+    first_back = max(i for i, (frame, _) in enumerate(lookups) if frame == "camera_without_tf") + 1
+    assert lookups[first_back] == [CAMERA_FRAME, 0.0] and lookups[-1] == [CAMERA_FRAME, 0.25], lookups
 
     mapper = expected_mapper(reference.spec.class_names, reference.ignore_id, CAMVID_COSTS, CAMVID_DEFAULT, "road")
     mapper.update_extrinsics(Extrinsics.from_quaternion(transform["q"], transform["t"]))
