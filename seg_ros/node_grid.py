@@ -122,15 +122,20 @@ class GroundProjector:
     # ---- segment thread -----------------------------------------------------------------------------------
     def grid(self, header: Any, image_size: tuple[int, int], segmentation: Segmentation) -> GridResult | None:
         """The grid of one frame, or None (with a throttled warning saying why) when it cannot be made."""
-        problem = self._update_geometry(header, image_size)
-        if problem is not None:
-            self.status = problem
-            self._warn(f"traversability grid not published: {problem}")
+        result = None
+        try:
+            problem = self._update_geometry(header, image_size)
+            if problem is None:
+                if self.use_scores:
+                    result = self.mapper.build(scores=segmentation.logits, stamp=header.stamp)
+                else:
+                    result = self.mapper.build(segmentation.class_map, stamp=header.stamp)
+        except Exception as exc:  # noqa: BLE001 - no grid this frame, the node keeps running and says why
+            problem = f"grid failed: {type(exc).__name__}: {exc}"
+        if result is None:
+            self.status = problem or "no grid"
+            self._warn(f"traversability grid not published: {self.status}")
             return None
-        if self.use_scores:
-            result = self.mapper.build(scores=segmentation.logits, stamp=header.stamp)
-        else:
-            result = self.mapper.build(segmentation.class_map, stamp=header.stamp)
         self.status = OK
         self.grids += 1
         return result

@@ -383,3 +383,36 @@ def test_camera_pose_from_tf2_when_importable_and_no_grid_without_the_transform(
     expected = mapper.build(reference.segment(rgb).class_map)
     data = np.asarray(grid.data, dtype=np.int8).reshape(grid.info.height, grid.info.width)
     assert np.array_equal(data, expected.values)
+
+
+def test_a_failing_mapper_sets_the_grid_status_and_the_next_frame_recovers():
+    """Anything the mapper raises (not only CameraModelError) becomes the status /diagnostics reports."""
+    from rclpy.context import Context
+    from std_msgs.msg import Header
+
+    from seg_ros.node_grid import OK, GroundProjector
+    from seg_ros.node_params import PARAMETERS, grid_settings
+    from seg_ros.segmenter import Segmentation
+
+    values = {name: default for name, (default, _) in PARAMETERS.items()}
+    values.update(use_tf=False, camera_height=1.0, camera_pitch=0.3)
+    settings = grid_settings(values)
+    context = Context()
+    rclpy.init(context=context, domain_id=random_domain())
+    try:
+        node = rclpy.create_node("grid_unit", context=context)
+        warnings: list[str] = []
+        names = ["trail", "grass", "vegetation", "obstacle", "sky"]
+        ground = GroundProjector(node, settings, names, None, False, lambda text, error=False: warnings.append(text))
+        ground._on_camera_info(camera_info(480, 360))
+        header = Header(frame_id=CAMERA_FRAME)
+        broken = Segmentation(class_map=np.zeros(10, np.uint8), logits=np.zeros((5, 1, 10), np.float32))
+        assert ground.grid(header, (480, 360), broken) is None
+        assert ground.status.startswith("grid failed: ValueError") and ground.status != OK
+        assert warnings and "ValueError" in warnings[-1]
+        good = Segmentation(class_map=np.zeros((36, 48), np.uint8), logits=np.zeros((5, 36, 48), np.float32))
+        assert ground.grid(header, (480, 360), good) is not None
+        assert ground.status == OK and ground.grids == 1
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
