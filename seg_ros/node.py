@@ -150,10 +150,8 @@ class SegNetNode(Node):
 
         self.ground: GroundProjector | None = None
         if self.settings.grid.enabled:
-            # Full-resolution class maps gain nothing from interpolating scores (and the argmax would be redone).
-            use_scores = self.segmenter.grid_size != self.segmenter.input_size
             self.ground = GroundProjector(self, self.settings.grid, spec.class_names, self.segmenter.ignore_id,
-                                          use_scores, self._warn)
+                                          self._warn)
 
         self.outputs: list[FrameOutput] = []
         self._create_outputs()

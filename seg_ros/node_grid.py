@@ -10,10 +10,11 @@ size change.
 Camera pose: tf2 (``base_frame`` ← image ``frame_id`` at the image stamp) when ``use_tf`` is set and tf2_ros is
 importable (it is not on PyPI: imported lazily), otherwise the ``camera_*`` mounting parameters.
 
-Input of the mapper: the class scores (logits, interpolated bilinearly per cell) when the network's output is
-coarser than its input, so far cells of a 18x10 grid do not inherit one coarse cell as a block; the class map
-when the network already outputs full resolution (interpolation then changes a few boundary cells while the
-mapper's argmax over the full-size logits would cost ~20 ms per frame).
+Input of the mapper: the class scores (logits, interpolated bilinearly per cell) together with the class map
+already computed from them, so the mapper interpolates only where neighbouring pixels disagree and never redoes
+the argmax. Coarse networks need the scores (far cells of a 18x10 class map would otherwise inherit one coarse
+cell as a block); at full resolution they only refine boundaries, for ~1 ms per frame (ESPNet 480x360, 200x200
+grid, one sample per cell: 0.3 ms from the class map, 1.4 ms from scores + class map, 15 ms from scores alone).
 """
 
 from __future__ import annotations
@@ -67,9 +68,8 @@ class GroundProjector:
     """Owns the camera_info subscription, the camera-pose source and the TraversabilityMapper of one node."""
 
     def __init__(self, node: Node, settings: GridSettings, class_names: Sequence[str], ignore_class: int | None,
-                 use_scores: bool, warn: Callable[[str], None]) -> None:
+                 warn: Callable[[str], None]) -> None:
         self.settings = settings
-        self.use_scores = use_scores  # bilinear class scores (coarse networks) instead of the class map
         self._warn = warn
         self.mapper = TraversabilityMapper(class_names, settings.spec, settings.class_costs, settings.default_cost,
                                            settings.trail_class, ignore_class, settings.heading)
@@ -98,9 +98,8 @@ class GroundProjector:
         if settings.use_tf and tf2 is None:  # asked for tf, gets a fixed mounting: say so once, loudly
             log.warning("use_tf is true but tf2_ros cannot be imported (install ros-<distro>-tf2-ros): the camera "
                         "pose comes from the camera_* parameters")
-        log.info(f"traversability grid in {settings.base_frame} from "
-                 f"{'class scores (bilinear)' if use_scores else 'the class map'}; camera intrinsics from "
-                 f"{self.subscription.topic_name}; camera pose from {self.pose_source}")
+        log.info(f"traversability grid in {settings.base_frame} from the class scores (bilinear); camera "
+                 f"intrinsics from {self.subscription.topic_name}; camera pose from {self.pose_source}")
         names = ", ".join(class_names)
         if self.mapper.unused_cost_names:
             log.warning(f"class_costs names classes the network does not have: "
@@ -126,10 +125,7 @@ class GroundProjector:
         try:
             problem = self._update_geometry(header, image_size)
             if problem is None:
-                if self.use_scores:
-                    result = self.mapper.build(scores=segmentation.logits, stamp=header.stamp)
-                else:
-                    result = self.mapper.build(segmentation.class_map, stamp=header.stamp)
+                result = self.mapper.build(segmentation.class_map, scores=segmentation.logits, stamp=header.stamp)
         except Exception as exc:  # noqa: BLE001 - no grid this frame, the node keeps running and says why
             problem = f"grid failed: {type(exc).__name__}: {exc}"
         if result is None:

@@ -201,8 +201,8 @@ def test_latched_grid_equals_the_mapper_and_trail_heading_follows_the_road(sessi
     segmentation = reference.segment(rgb)
     mapper = expected_mapper(reference.spec.class_names, reference.ignore_id, CAMVID_COSTS, CAMVID_DEFAULT, "road")
     mapper.update_camera_info(info)
-    # ESPNet's class map has the input resolution, so the node projects the class map (no score interpolation).
-    expected = mapper.build(segmentation.class_map)
+    # Scores interpolated per cell, the node's own class map reused as their argmax.
+    expected = mapper.build(segmentation.class_map, scores=segmentation.logits)
     data = np.asarray(grid.data, dtype=np.int8).reshape(grid.info.height, grid.info.width)
     assert np.array_equal(data, expected.values)
     assert set(np.unique(data).tolist()) <= {-1, 0, 20, 100}
@@ -380,7 +380,8 @@ def test_camera_pose_from_tf2_when_importable_and_no_grid_without_the_transform(
     mapper = expected_mapper(reference.spec.class_names, reference.ignore_id, CAMVID_COSTS, CAMVID_DEFAULT, "road")
     mapper.update_extrinsics(Extrinsics.from_quaternion(transform["q"], transform["t"]))
     mapper.update_camera_info(info)
-    expected = mapper.build(reference.segment(rgb).class_map)
+    segmentation = reference.segment(rgb)
+    expected = mapper.build(segmentation.class_map, scores=segmentation.logits)
     data = np.asarray(grid.data, dtype=np.int8).reshape(grid.info.height, grid.info.width)
     assert np.array_equal(data, expected.values)
 
@@ -403,7 +404,7 @@ def test_a_failing_mapper_sets_the_grid_status_and_the_next_frame_recovers():
         node = rclpy.create_node("grid_unit", context=context)
         warnings: list[str] = []
         names = ["trail", "grass", "vegetation", "obstacle", "sky"]
-        ground = GroundProjector(node, settings, names, None, False, lambda text, error=False: warnings.append(text))
+        ground = GroundProjector(node, settings, names, None, lambda text, error=False: warnings.append(text))
         ground._on_camera_info(camera_info(480, 360))
         header = Header(frame_id=CAMERA_FRAME)
         broken = Segmentation(class_map=np.zeros(10, np.uint8), logits=np.zeros((5, 1, 10), np.float32))
