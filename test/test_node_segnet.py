@@ -433,3 +433,15 @@ def test_image_msg_round_trip_helper_is_consistent():
     msg = image_msg(rgb)
     assert np.array_equal(as_array(msg), rgb)
     assert np.array_equal(image_msg_to_rgb(msg), rgb)
+
+
+def test_missing_node_script_skips_locally_and_fails_on_ci(monkeypatch):
+    import conftest
+
+    monkeypatch.setattr(conftest, "node_command", lambda params: ["/nowhere/python", "-m", "seg_ros.node"])
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        conftest.require_node_script()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="must run on CI"):
+        conftest.require_node_script()
