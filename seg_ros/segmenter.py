@@ -46,6 +46,7 @@ class Segmenter:
         _, _, height, width = self.backend.input_shape
         self.input_size = (width, height)
         self.preprocessor = Preprocessor(spec.preprocessing, self.input_size)
+        self._input = np.empty(self.preprocessor.shape, np.float32)  # reused each frame: segment() is not re-entrant
         self.ignore_id = resolve_ignore_class(spec, ignore_class)
         self.timer = timer or StageTimer()
 
@@ -56,7 +57,7 @@ class Segmenter:
 
     def segment(self, image_rgb: np.ndarray) -> Segmentation:
         with self.timer.stage("preprocess"):
-            tensor = self.preprocessor(image_rgb)
+            tensor = self.preprocessor(image_rgb, out=self._input)
         with self.timer.stage("network"):
             logits = self.backend.infer(tensor)[0]
         with self.timer.stage("postprocess"):

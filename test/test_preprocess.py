@@ -37,3 +37,13 @@ def test_espnet_formula_bgr_and_trailing_255():
 def test_rejects_non_rgb_uint8(bad):
     with pytest.raises(ValueError, match="HxWx3 uint8"):
         Preprocessor(IMAGENET, (32, 32))(bad)
+
+
+def test_output_buffer_is_reused_and_checked():
+    image = np.random.default_rng(3).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    pre = Preprocessor(IMAGENET, (30, 20))
+    buffer = np.full(pre.shape, np.nan, np.float32)
+    assert pre(image, out=buffer) is buffer
+    np.testing.assert_array_equal(buffer, pre(image))
+    with pytest.raises(ValueError, match="output buffer"):
+        pre(image, out=np.empty((1, 3, 20, 31), np.float32))
