@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,7 +29,7 @@ import numpy as np
 from seg_ros.backends import create_backend
 from seg_ros.live_demo import camera_info_for, grid_params
 from seg_ros.model import ModelSpec
-from seg_ros.node_process import make_process_dds_safe, random_domain, start_node
+from seg_ros.node_process import make_process_dds_safe, random_domain, start_node, stop_node
 from seg_ros.registry import resolve_model
 from seg_ros.synthetic import write_model_dir
 
@@ -200,12 +198,7 @@ def run_node_bench(label: str, model: str, bare_ms: float, args: argparse.Namesp
         cam.join(2)
     finally:
         stop.set()
-        node_proc.send_signal(signal.SIGINT)
-        try:
-            node_code = node_proc.wait(60)
-        except subprocess.TimeoutExpired:
-            node_proc.kill()
-            node_code = node_proc.wait(5)
+        node_code = stop_node(node_proc, 60)
         log.close()
         executor.shutdown(timeout_sec=2)
         node.destroy_node()

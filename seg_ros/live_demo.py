@@ -18,8 +18,6 @@ import argparse
 import importlib
 import json
 import math
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -32,7 +30,7 @@ import numpy as np
 from seg_ros.demo import DEFAULT_NETWORK, add_model_path, choose_network, default_shared
 from seg_ros.errors import SegRosError
 from seg_ros.media import natural_key, read_image, write_image
-from seg_ros.node_process import make_process_dds_safe, random_domain, start_node
+from seg_ros.node_process import make_process_dds_safe, random_domain, start_node, stop_node
 from seg_ros.timing import StageTimer
 
 SAMPLES = Path("data") / "jetson-inference" / "images"
@@ -315,12 +313,7 @@ def run(shared: Path, output: Path, network: str, rate: float, loops: int, threa
                 time.sleep(0.02)
         time.sleep(0.3)
     finally:
-        node_proc.send_signal(signal.SIGINT)
-        try:
-            node_code = node_proc.wait(20)
-        except subprocess.TimeoutExpired:
-            node_proc.kill()
-            node_code = node_proc.wait(5)
+        node_code = stop_node(node_proc, 20)
         log.close()
         recorder.close()
         executor.shutdown(timeout_sec=2)

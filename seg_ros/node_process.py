@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -78,3 +79,14 @@ def start_node(domain: int, params: Mapping[str, object], log: IO[bytes] | int |
     env.update(extra_env or {})
     return subprocess.Popen(node_command(params, node_name), env=env, stdout=log, stderr=subprocess.STDOUT,
                             cwd=cwd)
+
+
+def stop_node(proc: subprocess.Popen, timeout: float = 20.0) -> int:
+    """SIGINT the node and wait for its exit code; kill it if it does not exit within ``timeout``."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait(5)
