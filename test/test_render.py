@@ -273,17 +273,22 @@ def test_uniform_grid_linear_is_the_point_blend():
 
 
 @pytest.mark.parametrize("mode", render.FILTER_MODES)
-def test_out_buffer_and_views_are_written_in_place(mode):
-    grid, colors, image = random_case(5, (7, 11), (97, 53))
+@pytest.mark.parametrize("seed,grid_shape,mask_sizes", [
+    (5, (7, 11), ((97, 53),)),  # coarse grid: segNet-exact patch path
+    (17, (40, 60), ((97, 53), (60, 40))),  # large grid (FINE below): resize path
+])
+def test_out_buffer_and_views_are_written_in_place(mode, seed, grid_shape, mask_sizes):
+    grid, colors, image = random_case(seed, grid_shape, (97, 53))
     want = render.render_overlay(image, grid, colors, mode)
     canvas = np.full((60, 120, 3), 7, np.uint8)
     view = canvas[2:55, 10:107]
     assert render.render_overlay(image, grid, colors, mode, out=view) is view
     assert np.array_equal(canvas[2:55, 10:107], want)
     assert (canvas[:2] == 7).all() and (canvas[:, :10] == 7).all() and (canvas[:, 107:] == 7).all()
-    mask = np.zeros((53, 97, 3), np.uint8)
-    assert render.render_mask(grid, colors, (97, 53), mode, out=mask) is mask
-    assert np.array_equal(mask, render.render_mask(grid, colors, (97, 53), mode))
+    for size in mask_sizes:
+        mask = np.zeros((size[1], size[0], 3), np.uint8)
+        assert render.render_mask(grid, colors, size, mode, out=mask) is mask
+        assert np.array_equal(mask, render.render_mask(grid, colors, size, mode))
 
 
 def test_out_buffer_is_checked():
@@ -424,19 +429,6 @@ def test_fine_alpha_zero_returns_image_and_255_returns_mask(mode):
         assert np.array_equal(render.render_overlay(image, grid, opaque, mode), mask)
 
 
-@pytest.mark.parametrize("mode", render.FILTER_MODES)
-def test_fine_out_buffer_views_are_written_in_place(mode):
-    grid, colors, image = random_case(17, FINE, (97, 53))
-    want = render.render_overlay(image, grid, colors, mode)
-    canvas = np.full((60, 120, 3), 7, np.uint8)
-    view = canvas[2:55, 10:107]
-    assert render.render_overlay(image, grid, colors, mode, out=view) is view
-    assert np.array_equal(canvas[2:55, 10:107], want)
-    assert (canvas[:2] == 7).all() and (canvas[:, :10] == 7).all() and (canvas[:, 107:] == 7).all()
-    for size in ((97, 53), (60, 40)):
-        mask = np.zeros((size[1], size[0], 3), np.uint8)
-        assert render.render_mask(grid, colors, size, mode, out=mask) is mask
-        assert np.array_equal(mask, render.render_mask(grid, colors, size, mode))
 
 
 def test_fine_map_with_more_than_256_classes():
