@@ -117,6 +117,26 @@ def network_folder(net: Network) -> Path | None:
     return _folder_on_path(net.dir, net.name)
 
 
+def model_from_onnx(path: Path, labels: Path | None = None, colors: Path | None = None,
+                    input_blob: str | None = None, output_blob: str | None = None) -> ModelSpec:
+    """An ONNX file given by path (segNet's ``--model``), with the facts of a model.yaml beside it.
+
+    Class names and colours come from the files that model.yaml names (default classes.txt / colors.txt
+    beside the ONNX) unless ``labels`` / ``colors`` are given; given files must exist. Given blob names
+    override model.yaml's.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"ONNX file {path} does not exist")
+    for what, given in (("class names", labels), ("colours", colors)):
+        if given is not None and not Path(given).is_file():
+            raise ModelError(f"{what} file {given} does not exist")
+    facts = folder_facts(path.parent)  # a model.yaml beside the ONNX states its preprocessing and blobs
+    facts.update({k: v for k, v in (("input_blob", input_blob), ("output_blob", output_blob)) if v})
+    return build_spec(path.stem, path, labels or path.parent / facts.get("classes", "classes.txt"),
+                      colors or path.parent / facts.get("colors", "colors.txt"), facts=facts, source=str(path))
+
+
 def resolve_model(name_or_path: str, download: bool = False) -> ModelSpec:
     """A ModelSpec for a path, registry network name/alias, or search-path folder name.
 
@@ -130,11 +150,7 @@ def resolve_model(name_or_path: str, download: bool = False) -> ModelSpec:
     if path.is_dir():
         return load_model_dir(path)
     if path.suffix.lower() == ".onnx":
-        if not path.is_file():
-            raise ModelError(f"ONNX file {path} does not exist")
-        facts = folder_facts(path.parent)
-        return build_spec(path.stem, path, path.parent / facts.get("classes", "classes.txt"),
-                          path.parent / facts.get("colors", "colors.txt"), facts=facts, source=str(path))
+        return model_from_onnx(path)
     net = find_network(text)
     if net is not None:
         folder = network_folder(net)

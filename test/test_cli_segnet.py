@@ -245,6 +245,11 @@ def test_bad_arguments_exit_2(small: Path, capsys: pytest.CaptureFixture, tmp_pa
     assert rc == 2 and "alpha" in err
     rc, _, err = run_segnet([tmp_path / "missing.jpg", tmp_path / "x.jpg", "--network", MODEL], capsys)
     assert rc == 2 and "does not exist" in err
+    rc, _, err = run_segnet([small / "trail_0.png", "--network", MODEL, "--labels", MODEL / "classes.txt"], capsys)
+    assert rc == 2 and "--labels: only for --model FILE.onnx" in err
+    rc, _, err = run_segnet([small / "trail_0.png", "--model", MODEL / "espnet.onnx", "--colors",
+                             tmp_path / "nope.txt"], capsys)
+    assert rc == 2 and "nope.txt does not exist" in err
 
 
 def test_console_script_reports_model_error_without_traceback(small: Path, tmp_path: Path) -> None:

@@ -84,3 +84,21 @@ def test_search_path_folder_by_name_and_explicit_paths(monkeypatch, tmp_path):
 def test_onnx_path_uses_model_yaml_beside_it():
     spec = registry.resolve_model(str(require(CAMVID_MODEL) / "espnet.onnx"))
     assert spec.preprocessing.channel_order == "bgr" and spec.input_size == (480, 360)
+
+
+def test_onnx_path_with_given_files_and_blobs(tmp_path):
+    onnx = require(CAMVID_MODEL) / "espnet.onnx"
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"k{i}\n" for i in range(12)))
+    spec = registry.model_from_onnx(onnx, labels=labels, output_blob="scores")
+    assert spec.class_names[0] == "k0" and spec.output_blob == "scores"
+    assert spec.preprocessing.channel_order == "bgr"  # model.yaml beside the ONNX still counts
+    with pytest.raises(ModelError, match="colours file .*missing.txt does not exist"):
+        registry.model_from_onnx(onnx, colors=tmp_path / "missing.txt")
+
+
+def test_onnx_path_reads_the_class_file_model_yaml_names(tmp_path):
+    folder = write_model_dir(tmp_path / "m", (64, 32), 2)
+    (folder / "names.txt").write_text("a\nb\n")
+    (folder / "model.yaml").write_text("class_names: names.txt\n")
+    assert registry.resolve_model(str(folder / "fcn_resnet18.onnx")).class_names == ("a", "b")

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from seg_ros import render
 from seg_ros.backends import BACKENDS
-from seg_ros.errors import SegRosError
+from seg_ros.errors import ModelError, SegRosError
 from seg_ros.media import (
     Frame,
     ImageSequence,
@@ -32,8 +32,8 @@ from seg_ros.media import (
     open_output,
     write_image,
 )
-from seg_ros.model import DEFAULT_ALPHA, ModelSpec, build_spec, folder_facts
-from seg_ros.registry import resolve_model
+from seg_ros.model import DEFAULT_ALPHA, ModelSpec
+from seg_ros.registry import model_from_onnx, resolve_model
 from seg_ros.segmenter import Segmenter
 
 DEFAULT_NETWORK = "fcn-resnet18-deepscene"
@@ -77,17 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_spec(args: argparse.Namespace) -> ModelSpec:
     """The network: --model (ONNX + labels/colours/blobs, as segNet) or else --network (name or folder)."""
-    if not args.model:
-        return resolve_model(args.network, download=args.download)
-    model = Path(args.model).expanduser()
-    if model.is_dir():
-        return resolve_model(str(model))
-    facts = folder_facts(model.parent)  # a model.yaml beside the ONNX states its preprocessing
-    facts.update({k: v for k, v in (("input_blob", args.input_blob), ("output_blob", args.output_blob)) if v})
-    return build_spec(model.stem, model,
-                      Path(args.labels).expanduser() if args.labels else model.parent / "classes.txt",
-                      Path(args.colors).expanduser() if args.colors else model.parent / "colors.txt",
-                      facts=facts, source=str(model))
+    model = Path(args.model).expanduser() if args.model else None
+    if model is None or model.is_dir():
+        overrides = [f"--{k.replace('_', '-')}" for k in ("labels", "colors", "input_blob", "output_blob")
+                     if getattr(args, k)]
+        if overrides:  # a folder or registry network states its own files and blobs
+            raise ModelError(f"{', '.join(overrides)}: only for --model FILE.onnx (a model folder or --network "
+                             "names its own files and blobs)")
+        return resolve_model(str(model)) if model is not None else resolve_model(args.network, download=args.download)
+    return model_from_onnx(model, Path(args.labels).expanduser() if args.labels else None,
+                           Path(args.colors).expanduser() if args.colors else None,
+                           args.input_blob, args.output_blob)
 
 
 def _check_legend_path(legend: Path, inputs: list[Path]) -> None:
