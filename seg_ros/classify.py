@@ -19,7 +19,18 @@ def class_map_from_logits(logits: np.ndarray, ignore_class: int | None = None) -
     num_classes = logits.shape[0]
     if num_classes > 256:
         raise ValueError(f"{num_classes} classes do not fit a uint8 class map")
-    if ignore_class is not None and 0 <= ignore_class < num_classes and num_classes > 1:
-        logits = logits.copy()
-        logits[ignore_class] = -np.inf
-    return np.argmax(logits, axis=0).astype(np.uint8)
+    return np.argmax(suppress_class(logits, ignore_class), axis=0).astype(np.uint8)
+
+
+def suppress_class(scores: np.ndarray, ignore_class: int | None, in_place: bool = False) -> np.ndarray:
+    """``scores`` (classes on axis 0) with the ignore class at -inf, so no argmax picks it.
+
+    A copy unless ``in_place``; unchanged when ``ignore_class`` is None, out of range or the only class.
+    """
+    num_classes = scores.shape[0]
+    if ignore_class is None or not 0 <= ignore_class < num_classes or num_classes < 2:
+        return scores
+    if not in_place:
+        scores = scores.copy()
+    scores[ignore_class] = -np.inf
+    return scores

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from seg_ros.camera_model import CameraModel
-from seg_ros.classify import class_map_from_logits
+from seg_ros.classify import class_map_from_logits, suppress_class
 from seg_ros.errors import SegRosError
 from seg_ros.ground_projection import Extrinsics, ProjectionTable, check_above_ground
 from seg_ros.trail_heading import Heading, HeadingParams, estimate_heading
@@ -326,9 +326,7 @@ class TraversabilityMapper:
             acc = np.take(flat, t.corners[0, mixed], axis=1) * t.weights[0, mixed]
             for j in range(1, 4):
                 acc += np.take(flat, t.corners[j, mixed], axis=1) * t.weights[j, mixed]
-            if self.ignore_class is not None and 0 <= self.ignore_class < acc.shape[0] and acc.shape[0] > 1:
-                acc[self.ignore_class] = -np.inf
-            classes[mixed] = _argmax_rows(acc)[0]
+            classes[mixed] = _argmax_rows(suppress_class(acc, self.ignore_class, in_place=True))[0]
         return classes
 
     def trail_heading(self, result: GridResult) -> Heading:

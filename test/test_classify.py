@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from seg_ros.classify import class_map_from_logits
+from seg_ros.classify import class_map_from_logits, suppress_class
 
 
 def test_argmax_ignore_class_and_first_on_ties():
@@ -23,3 +23,12 @@ def test_shapes_are_checked():
         class_map_from_logits(np.zeros((2, 3, 4, 4), np.float32))
     with pytest.raises(ValueError):
         class_map_from_logits(np.zeros((4, 4), np.float32))
+
+
+def test_suppress_class_copies_unless_in_place_and_skips_single_or_unknown_class():
+    scores = np.array([[1.0, 4.0], [3.0, 2.0]], np.float32)  # (C=2, n=2)
+    out = suppress_class(scores, 0)
+    assert out[0].tolist() == [-np.inf, -np.inf] and scores[0].tolist() == [1.0, 4.0]
+    assert suppress_class(scores, 5) is scores and suppress_class(scores, None) is scores
+    assert np.isfinite(suppress_class(scores[:1], 0)).all()
+    assert suppress_class(scores, 1, in_place=True) is scores and np.isneginf(scores[1]).all()
