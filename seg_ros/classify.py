@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 
@@ -34,3 +35,10 @@ def suppress_class(scores: np.ndarray, ignore_class: int | None, in_place: bool 
         scores = scores.copy()
     scores[ignore_class] = -np.inf
     return scores
+
+
+def resize_class_map(class_map: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``class_map`` at ``size`` (width, height) by nearest neighbour: class ids are never blended."""
+    if class_map.shape[1] == size[0] and class_map.shape[0] == size[1]:
+        return class_map
+    return cv2.resize(class_map, (int(size[0]), int(size[1])), interpolation=cv2.INTER_NEAREST)

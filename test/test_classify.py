@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from seg_ros.classify import class_map_from_logits, suppress_class
+from seg_ros.classify import class_map_from_logits, resize_class_map, suppress_class
 
 
 def test_argmax_ignore_class_and_first_on_ties():
@@ -32,3 +32,10 @@ def test_suppress_class_copies_unless_in_place_and_skips_single_or_unknown_class
     assert suppress_class(scores, 5) is scores and suppress_class(scores, None) is scores
     assert np.isfinite(suppress_class(scores[:1], 0)).all()
     assert suppress_class(scores, 1, in_place=True) is scores and np.isneginf(scores[1]).all()
+
+
+def test_resize_class_map_repeats_cells_without_blending():
+    cmap = np.array([[0, 7], [3, 1]], np.uint8)
+    big = resize_class_map(cmap, (4, 2))  # (width, height): each cell twice along x
+    assert big.tolist() == [[0, 0, 7, 7], [3, 3, 1, 1]] and big.dtype == np.uint8
+    assert resize_class_map(cmap, (2, 2)) is cmap

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from seg_ros.backends import BACKENDS
+from seg_ros.classify import resize_class_map
 from seg_ros.errors import SegRosError
 from seg_ros.evaluation import Scores, confusion_matrix, row_normalised, scores_from_confusion
 from seg_ros.media import MediaError, list_images, read_image
@@ -91,9 +92,7 @@ def pair_confusion(segmenter, image_path: Path, label_path: Path, ignore_index: 
     if label.shape[:2] != image.shape[:2]:
         raise ValueError(f"label {label_path} is {label.shape[1]}x{label.shape[0]} but image {image_path} is "
                          f"{image.shape[1]}x{image.shape[0]}")
-    class_map = segmenter.segment(image).class_map
-    if class_map.shape != label.shape:
-        class_map = cv2.resize(class_map, (label.shape[1], label.shape[0]), interpolation=cv2.INTER_NEAREST)
+    class_map = resize_class_map(segmenter.segment(image).class_map, (label.shape[1], label.shape[0]))
     try:
         return confusion_matrix(label, class_map, segmenter.spec.num_classes, ignore_index)
     except ValueError as exc:
