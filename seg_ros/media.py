@@ -59,11 +59,11 @@ def write_image(path: str | Path, image_rgb: np.ndarray) -> None:
     path = Path(path)
     if not is_image_path(path):
         raise MediaError(f"{path}: unsupported image extension (use one of {', '.join(IMAGE_EXTENSIONS)})")
-    path.parent.mkdir(parents=True, exist_ok=True)
     ok, buf = cv2.imencode(path.suffix.lower(), cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise MediaError(f"{path}: OpenCV cannot encode this image")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         buf.tofile(path)
     except OSError as exc:
         raise MediaError(f"{path}: cannot write ({exc.strerror or exc})") from exc

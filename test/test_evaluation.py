@@ -223,3 +223,12 @@ def test_list_file_and_usage_errors(folder_set, tmp_path, capsys):
     assert rc == 2 and "bad.txt:1" in err
     with pytest.raises(SystemExit):
         cli.main([str(model), "--images", str(images)])  # --labels missing
+
+
+def test_unwritable_json_or_plot_path_is_a_clear_error_before_evaluating(folder_set, capsys):
+    model, images, labels, tmp = folder_set
+    (tmp / "a_file").write_text("")
+    for option, path in (("--json", tmp / "a_file" / "r.json"), ("--plot", tmp)):
+        rc, out, err = run([model, "--images", images, "--labels", labels, option, path], capsys)
+        assert rc == 2 and str(path) in err and "Traceback" not in err
+        assert out == ""  # refused before any figures were computed

@@ -197,3 +197,9 @@ def test_bad_pattern_is_reported(tmp_path: Path) -> None:
     source = open_input(str(_folder_of_three(tmp_path)))
     with pytest.raises(MediaError, match="%i"):
         open_output(str(tmp_path / "a_%i_%i.jpg"), source)
+
+
+def test_write_image_below_a_file_is_a_media_error(tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(MediaError, match="cannot write"):
+        write_image(tmp_path / "a_file" / "x.png", _gradient())

@@ -188,6 +188,18 @@ def plot_results(path: Path, title: str, class_names: tuple[str, ...], confusion
     plt.close(fig)
 
 
+def _ready_output(path: Path | None) -> None:
+    """Fail before the evaluation, not after it, when a --json/--plot file cannot be written."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise MediaError(f"{path} is a folder; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MediaError(f"{path}: cannot create the folder {path.parent} ({exc.strerror or exc})") from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segnet-eval", description=__doc__.split("\n\n")[0],
@@ -237,6 +249,8 @@ def _run(args: argparse.Namespace) -> int:
     else:
         pairs, unlabelled = pairs_from_folders(args.images, args.labels)
         skipped += [f"{p}: no label named {p.stem}.* in {args.labels}" for p in unlabelled]
+    for path in (args.json, args.plot):
+        _ready_output(path)
     spec = resolve_model(args.network, download=True)
     segmenter = Segmenter(spec, backend=args.backend, threads=args.threads, ignore_class=args.ignore_class)
     if args.ignore_index is not None:
@@ -263,11 +277,14 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{spec.name}: {evaluated} images, label ignore index {ignore_index}{ignore_name}, "
           f"prediction argmax over all classes{never}")
     print(format_table(spec.class_names, scores, ignore_index))
-    if args.json is not None:
-        data = results_json(spec.name, spec.class_names, confusion, scores, ignore_index, evaluated, skipped)
-        args.json.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    if args.plot is not None:
-        plot_results(args.plot, spec.name, spec.class_names, confusion, scores, ignore_index)
+    try:
+        if args.json is not None:
+            data = results_json(spec.name, spec.class_names, confusion, scores, ignore_index, evaluated, skipped)
+            args.json.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        if args.plot is not None:
+            plot_results(args.plot, spec.name, spec.class_names, confusion, scores, ignore_index)
+    except OSError as exc:
+        raise MediaError(f"cannot write {exc.filename or 'results'}: {exc.strerror or exc}") from exc
     if skipped:
         print(f"segnet-eval: {len(skipped)} pair(s) skipped:", file=sys.stderr)
         for line in skipped:
