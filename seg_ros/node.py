@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -41,6 +40,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from seg_ros import render
+from seg_ros.classify import resize_class_map
 from seg_ros.errors import ModelError, SegRosError
 from seg_ros.image_conversion import ImageConversionError, compressed_to_rgb, fill_image_msg, image_msg_to_rgb
 from seg_ros.latest_frame import LatestFrame, fresh_frame_wait
@@ -266,10 +266,8 @@ class SegNetNode(Node):
         self._last_render_ms = frame.timings["render"]
 
     def _build_class_mask(self, frame: FrameResult) -> Image:
-        class_map = frame.segmentation.class_map
-        width, height = self._size_for(self.settings.mask_resolution, frame)
-        if (width, height) != (class_map.shape[1], class_map.shape[0]):
-            class_map = cv2.resize(class_map, (width, height), interpolation=cv2.INTER_NEAREST)
+        class_map = resize_class_map(frame.segmentation.class_map,
+                                     self._size_for(self.settings.mask_resolution, frame))
         return self._image_msg(frame, class_map, "mono8")
 
     def _build_color_mask(self, frame: FrameResult) -> Image:
