@@ -12,7 +12,7 @@ export ROS_DOMAIN_ID ?= $(shell echo $$(( RANDOM % 100 + 100 )))
 unexport ROS_AUTOMATIC_DISCOVERY_RANGE
 export SEG_ROS_SHARED := $(SHARED)
 
-.PHONY: venv test demo demo-offline bench lint clean
+.PHONY: venv test test-py310 demo demo-offline bench lint clean
 
 IFACE_STAMP := $(VENV)/.interfaces
 
@@ -33,6 +33,16 @@ $(IFACE_STAMP): $(STAMP) CMakeLists.txt package.xml setup.py $(wildcard msg/*.ms
 test: venv
 	$(PY) -m pytest -q test
 
+# Humble robots run Python 3.10: the pure core's tests under a 3.10 interpreter (no ROS wheels there, so the
+# ROS tests skip). Uses a working python3.10 on PATH, else pyenv's 3.10 (PY310=/path/to/python3.10 to choose).
+PY310 ?= $(shell python3.10 -c 'print("python3.10")' 2>/dev/null || ls -d $(HOME)/.pyenv/versions/3.10*/bin/python 2>/dev/null | tail -n 1)
+VENV310 := .venv310
+test-py310:
+	test -x $(VENV310)/bin/python || $(PY310) -m venv $(VENV310)
+	$(VENV310)/bin/python -m pip install -q numpy==2.2.6 opencv-python-headless==4.12.0.88 onnxruntime==1.22.1 \
+		onnx==1.18.0 pyyaml==6.0.2 tqdm==4.67.1 matplotlib==3.10.3 pytest==8.4.1 pytest-timeout==2.4.0
+	PYTHONPATH=$(CURDIR) $(VENV310)/bin/python -m pytest -q -p no:cacheprovider test --ignore=test/test_interfaces.py
+
 # The main job: sample camera stream -> segnet_node over DDS -> MCAP bag, contact sheet, timings.
 demo: venv
 	$(PY) -m seg_ros.live_demo --shared $(SHARED) --output demo_output
@@ -48,4 +58,4 @@ lint: venv
 	$(VENV)/bin/ruff check seg_ros test tools launch
 
 clean:
-	rm -rf $(VENV) build install log demo_output
+	rm -rf $(VENV) $(VENV310) build install log demo_output bench_output
