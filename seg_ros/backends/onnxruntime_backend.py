@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from seg_ros.backends import ort_tuning
+from seg_ros.backends.base import check_blob_names, check_output_shape, input_shape_from_dims
 from seg_ros.errors import BackendError, ModelError
 from seg_ros.model import ModelSpec
 
@@ -47,36 +48,14 @@ class OnnxRuntimeBackend:
         self.optimization = "all" if optimization == "auto" else optimization
         self.session = _session(spec, threads, self.optimization)
         inputs = {i.name: i for i in self.session.get_inputs()}
-        outputs = {o.name: o for o in self.session.get_outputs()}
-        if spec.input_blob not in inputs:
-            raise ModelError(f"{spec.onnx_path}: no input named {spec.input_blob!r} (inputs: {', '.join(inputs)})")
-        if spec.output_blob not in outputs:
-            raise ModelError(f"{spec.onnx_path}: no output named {spec.output_blob!r} (outputs: {', '.join(outputs)})")
+        check_blob_names(spec, inputs, (o.name for o in self.session.get_outputs()))
         self._input, self._output = spec.input_blob, spec.output_blob
-        dims = _static_dims(inputs[spec.input_blob].shape)
-        if len(dims) != 4:
-            raise ModelError(f"{spec.onnx_path}: input {spec.input_blob!r} must be NCHW, has shape {dims}")
-        if dims[1] not in (None, 3):
-            raise ModelError(f"{spec.onnx_path}: input {spec.input_blob!r} has {dims[1]} channels, expected 3")
-        width, height = dims[3], dims[2]
-        if spec.input_size is not None:
-            if (width or spec.input_size[0], height or spec.input_size[1]) != spec.input_size:
-                raise ModelError(f"{spec.onnx_path}: input is {width}x{height}, model description says "
-                                 f"{spec.input_size[0]}x{spec.input_size[1]}")
-            width, height = spec.input_size
-        if width is None or height is None:
-            raise ModelError(f"{spec.onnx_path}: input size is dynamic; give input_size in model.yaml")
-        self.input_shape = (1, 3, int(height), int(width))
+        self.input_shape = input_shape_from_dims(spec, _static_dims(inputs[spec.input_blob].shape))
         if optimization == "auto":
             self._tune(spec, threads)
         # Run once: validates the output against the class list and warms the session up.
         logits = self.infer(np.zeros(self.input_shape, np.float32))
-        if logits.ndim != 4 or logits.shape[0] != 1:
-            raise ModelError(f"{spec.onnx_path}: output {spec.output_blob!r} must be (1,C,h,w), got {logits.shape}")
-        if logits.shape[1] != spec.num_classes:
-            raise ModelError(f"{spec.onnx_path}: output has {logits.shape[1]} channels but "
-                             f"{spec.num_classes} classes are listed in the class names")
-        self.output_shape = tuple(int(d) for d in logits.shape)  # type: ignore[assignment]
+        self.output_shape = check_output_shape(spec, logits.shape)
 
     def _tune(self, spec: ModelSpec, threads: int) -> None:
         """Keep the faster of ALL (the session made above) and EXTENDED, measured once and cached."""

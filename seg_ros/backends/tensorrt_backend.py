@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from seg_ros.backends.base import check_blob_names, check_output_shape, input_shape_from_dims
 from seg_ros.engine_cache import (
     PRECISIONS,
     EngineKey,
@@ -94,18 +95,10 @@ def model_input_shape(spec: ModelSpec) -> tuple[int, int, int, int]:
         graph = onnx.load(str(spec.onnx_path), load_external_data=False).graph
     except Exception as exc:  # noqa: BLE001 - onnx raises DecodeError and others
         raise ModelError(f"cannot load ONNX model {spec.onnx_path}: {exc}") from exc
-    for value in graph.input:
-        if value.name == spec.input_blob:
-            dims = [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
-            break
-    else:
-        names = ", ".join(v.name for v in graph.input)
-        raise ModelError(f"{spec.onnx_path}: no input named {spec.input_blob!r} (inputs: {names})")
-    if len(dims) != 4 or dims[1] not in (None, 3):
-        raise ModelError(f"{spec.onnx_path}: input {spec.input_blob!r} must be (1,3,H,W), has shape {dims}")
-    if dims[2] is None or dims[3] is None:
-        raise ModelError(f"{spec.onnx_path}: input size is dynamic; give input_size in model.yaml")
-    return (1, 3, int(dims[2]), int(dims[3]))
+    check_blob_names(spec, (v.name for v in graph.input), (v.name for v in graph.output))
+    value = next(v for v in graph.input if v.name == spec.input_blob)
+    return input_shape_from_dims(spec, [d.dim_value if d.HasField("dim_value") else None
+                                        for d in value.type.tensor_type.shape.dim])
 
 
 class CudaContext:
@@ -205,11 +198,7 @@ def _build_serialized(trt: Any, cuda: Any, trt_logger: Any, spec: ModelSpec, key
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors)) or "unknown error"
         raise BackendError(f"TensorRT cannot parse {spec.onnx_path}: {errors}")
     inputs = {network.get_input(i).name: network.get_input(i) for i in range(network.num_inputs)}
-    outputs = [network.get_output(i).name for i in range(network.num_outputs)]
-    if spec.input_blob not in inputs:
-        raise ModelError(f"{spec.onnx_path}: no input named {spec.input_blob!r} (inputs: {', '.join(inputs)})")
-    if spec.output_blob not in outputs:
-        raise ModelError(f"{spec.onnx_path}: no output named {spec.output_blob!r} (outputs: {', '.join(outputs)})")
+    check_blob_names(spec, inputs, (network.get_output(i).name for i in range(network.num_outputs)))
 
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
@@ -399,17 +388,11 @@ class TensorRTBackend:
                 shape = tuple(context.get_tensor_shape(name) if self._v10
                               else context.get_binding_shape(self._engine.get_binding_index(name)))
             shapes[name] = tuple(int(d) for d in shape)
-        out_shape = shapes[spec.output_blob]
-        if len(out_shape) != 4 or out_shape[0] != 1:
-            raise ModelError(f"{source}: output {spec.output_blob!r} must be (1,C,h,w), got {out_shape}")
-        if out_shape[1] != spec.num_classes:
-            raise ModelError(f"{source}: output has {out_shape[1]} channels but "
-                             f"{spec.num_classes} classes are listed in the class names")
         self.input_shape = expected
-        self.output_shape: tuple[int, int, int, int] = out_shape  # type: ignore[assignment]
+        self.output_shape = check_output_shape(spec, shapes[spec.output_blob], source)
 
         self._host_in = cuda.pagelocked_empty(expected, in_dtype)
-        self._host_out = cuda.pagelocked_empty(out_shape, by_name[spec.output_blob][3])
+        self._host_out = cuda.pagelocked_empty(self.output_shape, by_name[spec.output_blob][3])
         self._stream = cuda.Stream()
         addresses = {}
         for name, _, _, dtype in io:
