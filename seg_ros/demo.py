@@ -91,7 +91,7 @@ def run_demo(shared: Path, output: Path, network: str = DEFAULT_NETWORK, alpha: 
             write_image(output / "overlay" / f"{path.stem}.jpg", overlay)
             write_image(output / "mask" / f"{path.stem}.png", mask)
         stats = render.class_statistics(seg.class_map, spec.class_names)
-        per_image[path.name] = [dataclasses.asdict(s) if dataclasses.is_dataclass(s) else s._asdict() for s in stats]
+        per_image[path.name] = [dataclasses.asdict(s) for s in stats]
         text += ["", f"{path.name}:", render.format_statistics(stats)]
     summary = {"network": spec.name, "model": spec.source, "backend": segmenter.backend.name,
                "class_names": list(spec.class_names), "filter_mode": filter_mode, "images": per_image,

@@ -29,6 +29,7 @@ import numpy as np
 
 from seg_ros.demo import DEFAULT_NETWORK, add_model_path, choose_network, default_shared
 from seg_ros.errors import SegRosError
+from seg_ros.image_conversion import fill_image_msg, image_msg_to_rgb
 from seg_ros.media import natural_key, read_image, write_image
 from seg_ros.node_process import make_process_dds_safe, random_domain, start_node, stop_node
 from seg_ros.timing import StageTimer
@@ -165,12 +166,6 @@ def camera_info_for(width: int, height: int, hfov_deg: float = CAMERA_HFOV_DEG) 
     return info
 
 
-def _image_array(msg: Any) -> np.ndarray:
-    from seg_ros.image_conversion import image_msg_to_rgb
-
-    return image_msg_to_rgb(msg)
-
-
 def grid_image(msg: Any, heading: Any = None, size: int = 2 * PANEL_HEIGHT) -> np.ndarray:
     """OccupancyGrid → RGB picture, forward (+x) up, left (+y) left: free white, lethal black, unknown mid-grey.
 
@@ -225,8 +220,6 @@ def run(shared: Path, output: Path, network: str, rate: float, loops: int, threa
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.serialization import deserialize_message
     from sensor_msgs.msg import CameraInfo, Image
-
-    from seg_ros.image_conversion import fill_image_msg
 
     paths = sorted((shared / SAMPLES).glob("trail_*.jpg"), key=natural_key)
     if not paths:
@@ -337,7 +330,7 @@ def run(shared: Path, output: Path, network: str, rate: float, loops: int, threa
         row = [_panel(rgb, paths[index].name, 320)]
         for name, label in (("overlay", "overlay"), ("color_mask", "colour mask")):
             raw = newest.get((prefix + name, index))
-            row.append(_panel(_image_array(deserialize_message(raw, Image)) if raw else None, label, 320))
+            row.append(_panel(image_msg_to_rgb(deserialize_message(raw, Image)) if raw else None, label, 320))
         if has_grid:
             raw = newest.get((prefix + "traversable_grid", index))
             heading_raw = newest.get((prefix + "trail_heading", index))
