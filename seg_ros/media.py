@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from seg_ros.errors import SegRosError
+from seg_ros.image_conversion import ImageConversionError, compressed_to_rgb
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm")
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
@@ -48,10 +49,10 @@ def read_image(path: str | Path) -> np.ndarray:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         raise MediaError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise MediaError(f"{path}: not a readable image (corrupt or unsupported format)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    try:
+        return compressed_to_rgb("", data)  # the one encoded-bytes decoder (also CompressedImage's)
+    except ImageConversionError:
+        raise MediaError(f"{path}: not a readable image (corrupt or unsupported format)") from None
 
 
 def write_image(path: str | Path, image_rgb: np.ndarray) -> None:
