@@ -45,7 +45,7 @@ test-py310:
 
 # The main job: sample camera stream -> segnet_node over DDS -> MCAP bag, contact sheet, timings.
 demo: venv
-	$(PY) -m seg_ros.live_demo --shared $(SHARED) --output demo_output
+	$(PY) -m seg_ros.ros.live_demo --shared $(SHARED) --output demo_output
 
 # The same network over the sample images without ROS (segnet CLI-style outputs).
 demo-offline: venv

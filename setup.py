@@ -30,7 +30,7 @@ setup(
             "segnet-eval = seg_ros.cli.evaluate:main",
             "segnet-download = seg_ros.cli.download:main",
             "segnet-build-engine = seg_ros.cli.build_engine:main",
-            "segnet_node = seg_ros.node:main",
+            "segnet_node = seg_ros.ros.node:main",
         ],
     },
 )

@@ -27,10 +27,10 @@ import cv2
 import numpy as np
 
 from seg_ros.backends import create_backend
-from seg_ros.live_demo import camera_info_for, grid_params
 from seg_ros.model import ModelSpec
-from seg_ros.node_process import make_process_dds_safe, random_domain, start_node, stop_node
 from seg_ros.registry import resolve_model
+from seg_ros.ros.live_demo import camera_info_for, grid_params
+from seg_ros.ros.process import make_process_dds_safe, random_domain, start_node, stop_node
 from seg_ros.synthetic import write_model_dir
 
 REPO = Path(__file__).resolve().parents[1]

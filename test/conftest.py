@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from seg_ros.node_process import SHM_TRANSPORT, dds_env, node_command, random_domain
+from seg_ros.ros.process import SHM_TRANSPORT, dds_env, node_command, random_domain
 
 REPO = Path(__file__).resolve().parents[1]
 

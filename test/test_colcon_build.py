@@ -96,7 +96,7 @@ def test_share_files_installed(workspace: Path) -> None:
 
 
 def test_installed_python_package_has_sources_and_messages(workspace: Path) -> None:
-    code = ("import seg_ros, seg_ros.msg, seg_ros.registry, seg_ros.node; "
+    code = ("import seg_ros, seg_ros.msg, seg_ros.registry, seg_ros.ros.node; "
             "from seg_ros.msg import SegmentationInfo, TrailHeading; "
             "from ament_index_python.packages import get_package_share_directory as share; "
             "print(seg_ros.registry.__file__); print(seg_ros.msg.__file__); print(share('seg_ros')); "

@@ -395,8 +395,8 @@ def test_a_failing_mapper_sets_the_grid_status_and_the_next_frame_recovers():
     from rclpy.context import Context
     from std_msgs.msg import Header
 
-    from seg_ros.node_grid import OK, GroundProjector
-    from seg_ros.node_params import PARAMETERS, grid_settings
+    from seg_ros.ros.ground_outputs import OK, GroundProjector
+    from seg_ros.ros.params import PARAMETERS, grid_settings
     from seg_ros.segmenter import Segmentation
 
     values = {name: default for name, (default, _) in PARAMETERS.items()}

@@ -11,7 +11,7 @@ import yaml
 pytest.importorskip("rclpy")
 
 from seg_ros.errors import SegRosError  # noqa: E402
-from seg_ros.node_params import PARAMETERS, RUNTIME_PARAMETERS, grid_settings, render_settings  # noqa: E402
+from seg_ros.ros.params import PARAMETERS, RUNTIME_PARAMETERS, grid_settings, render_settings  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "segnet.yaml"
 

@@ -394,7 +394,7 @@ def test_start_up_failure_starts_no_worker_and_closes_the_backend(tmp_path, in_p
     from rclpy.parameter import Parameter as RosParameter
 
     from seg_ros.errors import SegRosError
-    from seg_ros.node import SegNetNode
+    from seg_ros.ros.node import SegNetNode
 
     overrides = [RosParameter("model_path", value=_tiny_model(tmp_path)), RosParameter("publish_grid", value=False),
                  RosParameter("qos_overrides./image.subscription.reliability", value="sparkly")]
@@ -408,7 +408,7 @@ def test_start_up_failure_starts_no_worker_and_closes_the_backend(tmp_path, in_p
 def test_close_stops_the_workers_and_closes_the_backend_once(tmp_path, in_process_context, backend_closes):
     from rclpy.parameter import Parameter as RosParameter
 
-    from seg_ros.node import SegNetNode
+    from seg_ros.ros.node import SegNetNode
 
     node = SegNetNode(context=in_process_context, parameter_overrides=[
         RosParameter("model_path", value=_tiny_model(tmp_path)), RosParameter("publish_grid", value=False)])
@@ -438,7 +438,7 @@ def test_image_msg_round_trip_helper_is_consistent():
 def test_missing_node_script_skips_locally_and_fails_on_ci(monkeypatch):
     import conftest
 
-    monkeypatch.setattr(conftest, "node_command", lambda params: ["/nowhere/python", "-m", "seg_ros.node"])
+    monkeypatch.setattr(conftest, "node_command", lambda params: ["/nowhere/python", "-m", "seg_ros.ros.node"])
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception):
         conftest.require_node_script()

@@ -7,7 +7,7 @@ worker through a second one-slot holder, so rendering frame N overlaps inference
 it. Per-frame outputs are one list of ``FrameOutput`` (publisher + message builder): an output is built only
 when it is enabled and has a subscriber, so nothing is rendered for nobody; the latched traversability grid is
 the exception (a late subscriber gets the last one). The grid and trail heading are built on the segment
-worker (``seg_ros.node_grid``: the mapper is not thread-safe and its tables are cached across frames).
+worker (``seg_ros.ros.ground_outputs``: the mapper is not thread-safe and its tables are cached across frames).
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ from seg_ros.classify import resize_class_map
 from seg_ros.errors import ModelError, SegRosError
 from seg_ros.image_conversion import ImageConversionError, compressed_to_rgb, fill_image_msg, image_msg_to_rgb
 from seg_ros.latest_frame import LatestFrame, fresh_frame_wait
-from seg_ros.node_grid import GRID_QOS, OK, GroundProjector, grid_msg, heading_msg, heading_pose_msg
-from seg_ros.node_params import (
+from seg_ros.registry import resolve_model
+from seg_ros.ros.ground_outputs import GRID_QOS, OK, GroundProjector, grid_msg, heading_msg, heading_pose_msg
+from seg_ros.ros.params import (
     NodeSettings,
     RenderSettings,
     current_render_settings,
@@ -53,7 +54,6 @@ from seg_ros.node_params import (
     read_settings,
     updated_render_settings,
 )
-from seg_ros.registry import resolve_model
 from seg_ros.segmenter import Segmentation, Segmenter
 
 WARN_THROTTLE_S = 5.0

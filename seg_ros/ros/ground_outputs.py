@@ -34,8 +34,8 @@ from sensor_msgs.msg import CameraInfo
 
 from seg_ros.camera_model import CameraModel, CameraModelError
 from seg_ros.ground_projection import Extrinsics
-from seg_ros.node_params import GridSettings
 from seg_ros.occupancy_grid import GridResult, TraversabilityMapper
+from seg_ros.ros.params import GridSettings
 from seg_ros.segmenter import Segmentation
 from seg_ros.trail_heading import Heading, heading_fields
 

@@ -1,6 +1,6 @@
 """Live demo: replay the trail sample images into a real ``segnet_node`` over DDS and record what it publishes.
 
-    python -m seg_ros.live_demo --shared ../shared --output demo_output
+    python -m seg_ros.ros.live_demo --shared ../shared --output demo_output
 
 Starts the node (its own process, shared-memory transport, a random ROS_DOMAIN_ID), publishes
 ``trail_*.jpg`` as rgb8 images (plus a plausible camera_info: 90 degree field of view, no calibration ships
@@ -31,7 +31,7 @@ from seg_ros.demo import DEFAULT_NETWORK, add_model_path, choose_network, defaul
 from seg_ros.errors import SegRosError
 from seg_ros.image_conversion import fill_image_msg, image_msg_to_rgb
 from seg_ros.media import natural_key, read_image, write_image
-from seg_ros.node_process import make_process_dds_safe, random_domain, start_node, stop_node
+from seg_ros.ros.process import make_process_dds_safe, random_domain, start_node, stop_node
 from seg_ros.timing import StageTimer
 
 SAMPLES = Path("data") / "jetson-inference" / "images"
@@ -392,7 +392,7 @@ def run(shared: Path, output: Path, network: str, rate: float, loops: int, threa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m seg_ros.live_demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m seg_ros.ros.live_demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", type=Path, default=default_shared(), help="the shared data folder")
     parser.add_argument("--output", type=Path, default=Path("demo_output"), help="where results are written")
     parser.add_argument("--network", default=DEFAULT_NETWORK, help="network to try first")

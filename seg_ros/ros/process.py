@@ -53,10 +53,10 @@ def params_file() -> Path | None:
 
 def node_command(params: Mapping[str, object], node_name: str | None = None,
                  remappings: Mapping[str, str] | None = None) -> list[str]:
-    """The ``segnet_node`` command line (venv console script, else ``python -m seg_ros.node``)."""
+    """The ``segnet_node`` command line (venv console script, else ``python -m seg_ros.ros.node``)."""
     exe = Path(sys.executable).with_name("segnet_node")
     cmd = [str(exe)] if exe.is_file() else ([shutil.which("segnet_node")] if shutil.which("segnet_node")
-                                           else [sys.executable, "-m", "seg_ros.node"])
+                                           else [sys.executable, "-m", "seg_ros.ros.node"])
     cmd.append("--ros-args")
     config = params_file()
     if config is not None:
