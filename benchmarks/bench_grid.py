@@ -9,18 +9,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 
 from seg_ros.camera_model import CameraModel
 from seg_ros.ground_projection import Extrinsics
 from seg_ros.occupancy_grid import GridSpec, TraversabilityMapper
+from seg_ros.paths import shared_root
 
 CLASSES = ("trail", "grass", "vegetation", "obstacle", "sky")
-SHARED = Path(os.environ.get("SEG_ROS_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
+SHARED = shared_root()
 
 
 def median_ms(fn, repeat: int) -> tuple[float, float]:

@@ -28,13 +28,14 @@ import numpy as np
 
 from seg_ros.backends import create_backend
 from seg_ros.model import ModelSpec
+from seg_ros.paths import shared_root
 from seg_ros.registry import resolve_model
 from seg_ros.ros.live_demo import camera_info_for, grid_params
 from seg_ros.ros.process import make_process_dds_safe, random_domain, start_node, stop_node
 from seg_ros.synthetic import write_model_dir
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("SEG_ROS_SHARED") or REPO.parent / "shared")
+SHARED = shared_root()
 DEEPSCENE_CLASSES = ["trail", "grass", "vegetation", "obstacle", "sky"]
 DEEPSCENE_COLORS = ["200 155 75 180", "85 210 100", "15 100 20", "255 185 0", "0 120 255 150"]
 OUTPUTS = ("class_mask", "color_mask", "overlay", "info", "traversable_grid", "trail_heading")

@@ -7,7 +7,6 @@ Prints a table per network (preprocess / network / postprocess / render median a
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ import cv2
 import numpy as np
 
 from seg_ros.model import load_model_dir
+from seg_ros.paths import shared_root
 from seg_ros.registry import resolve_model
 from seg_ros.render import render_mask, render_overlay
 from seg_ros.segmenter import Segmenter
@@ -50,8 +50,7 @@ def bench(name: str, segmenter: Segmenter, frame: np.ndarray, frames: int) -> No
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_shared = os.environ.get("SEG_ROS_SHARED") or Path(__file__).resolve().parents[1].parent / "shared"
-    parser.add_argument("--shared", type=Path, default=Path(default_shared))
+    parser.add_argument("--shared", type=Path, default=shared_root())
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)

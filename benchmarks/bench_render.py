@@ -28,10 +28,11 @@ import numpy as np
 
 from seg_ros import render
 from seg_ros.model import parse_colors
+from seg_ros.paths import shared_root
 
 WIDTH, HEIGHT, GRID_W, GRID_H = 1280, 720, 18, 10
 DEEPSCENE_COLORS = ["200 155 75 180", "85 210 100", "15 100 20", "255 185 0", "0 120 255 150"]
-DEFAULT_SHARED = Path(os.environ.get("SEG_ROS_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+DEFAULT_SHARED = shared_root()
 GRIDS = Path("data/jetson-inference/qa/deepscene_class_grids.json")
 ESPNET = Path("models/espnet-camvid-480x360/espnet.onnx")
 NODE_NICE = 10

@@ -18,16 +18,13 @@ from seg_ros import render
 from seg_ros.errors import ModelError, SegRosError
 from seg_ros.media import natural_key, read_image, write_image
 from seg_ros.model import DEFAULT_ALPHA, ModelSpec
+from seg_ros.paths import shared_root
 from seg_ros.registry import MODEL_PATH_ENV, local_models, resolve_model
 from seg_ros.segmenter import Segmenter
 
 DEFAULT_NETWORK = "fcn-resnet18-deepscene"
 PREFERRED_FALLBACK = "espnet-camvid-480x360"
 SAMPLES = Path("data") / "jetson-inference" / "images"
-
-
-def default_shared() -> Path:
-    return Path(os.environ.get("SEG_ROS_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 
 
 def add_model_path(folder: Path) -> None:
@@ -106,7 +103,7 @@ def run_demo(shared: Path, output: Path, network: str = DEFAULT_NETWORK, alpha: 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m seg_ros.demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shared", type=Path, default=default_shared(), help="the shared data folder")
+    parser.add_argument("--shared", type=Path, default=shared_root(), help="the shared data folder")
     parser.add_argument("--output", type=Path, default=Path("demo_output"), help="where results are written")
     parser.add_argument("--network", default=DEFAULT_NETWORK, help="network to try first")
     args = parser.parse_args(argv)

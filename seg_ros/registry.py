@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +18,7 @@ import yaml
 from seg_ros.cache import cache_root
 from seg_ros.errors import ModelError
 from seg_ros.model import ModelSpec, build_spec, folder_facts, load_model_dir
+from seg_ros.paths import package_file
 
 MODEL_PATH_ENV = "SEG_ROS_MODEL_PATH"
 
@@ -39,18 +39,10 @@ class Network:
 
 def registry_file() -> Path:
     """models/networks.yaml in a source checkout, else the installed share/seg_ros copy."""
-    candidates = [Path(__file__).resolve().parent.parent / "models" / "networks.yaml"]
-    try:  # installed by colcon: share/seg_ros/models/networks.yaml under the package prefix
-        from ament_index_python.packages import get_package_share_directory
-        candidates.append(Path(get_package_share_directory("seg_ros")) / "models" / "networks.yaml")
-    except Exception:  # noqa: BLE001 - ament_index is optional (absent off-ROS, raises when not found)
-        pass
-    candidates.append(Path(sys.prefix) / "share" / "seg_ros" / "models" / "networks.yaml")  # pip install
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise ModelError("network registry networks.yaml not found (looked in: "
-                     + ", ".join(str(p) for p in candidates) + ")")
+    try:
+        return package_file("models", "networks.yaml")
+    except FileNotFoundError as exc:
+        raise ModelError(f"network registry {exc}") from None
 
 
 @lru_cache(maxsize=4)

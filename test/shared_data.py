@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from seg_ros.paths import shared_root
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("SEG_ROS_SHARED") or REPO.parent / "shared")
+SHARED = shared_root()
 CAMVID_MODEL = SHARED / "models" / "espnet-camvid-480x360"
 CITYSCAPES_MODEL = SHARED / "models" / "espnet-cityscapes-1024x512"
 CAMVID_DATA = SHARED / "data" / "camvid"

@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 
 from seg_ros.model import load_model_dir, parse_colors
+from seg_ros.paths import shared_root
 from seg_ros.segmenter import Segmenter
 
-SHARED = Path(os.environ.get("SEG_ROS_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
+SHARED = shared_root()
 MODEL = SHARED / "models" / "espnet-camvid-480x360"
 IMAGES = SHARED / "data" / "jetson-inference" / "images"
 pytestmark = pytest.mark.skipif(not (MODEL.is_dir() and IMAGES.is_dir()), reason=f"shared data not found at {SHARED}")

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from seg_ros.paths import shared_root
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("SEG_ROS_SHARED", REPO.parent / "shared"))
+SHARED = shared_root()
 VENV_BIN = Path(sys.prefix) / "bin"
 COLCON = VENV_BIN / "colcon"
 

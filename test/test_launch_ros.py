@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from seg_ros.paths import shared_root
+
 launch = pytest.importorskip("launch")
 if not hasattr(launch, "LaunchDescription"):  # the unrelated PyPI "launch" 0.1.3
     pytest.skip("ROS 2 launch is not installed", allow_module_level=True)
@@ -28,7 +30,7 @@ launch_actions = pytest.importorskip("launch.actions")
 launch_sources = pytest.importorskip("launch.launch_description_sources")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("SEG_ROS_SHARED", REPO.parent / "shared"))
+SHARED = shared_root()
 MODEL = SHARED / "models" / "espnet-camvid-480x360"
 if not MODEL.is_dir():
     pytest.skip(f"shared model missing: {MODEL}", allow_module_level=True)

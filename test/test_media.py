@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
@@ -20,8 +19,9 @@ from seg_ros.media import (
     read_image,
     write_image,
 )
+from seg_ros.paths import shared_root
 
-SHARED = Path(os.environ.get("SEG_ROS_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
+SHARED = shared_root()
 IMAGES = SHARED / "data" / "jetson-inference" / "images"
 needs_images = pytest.mark.skipif(not IMAGES.is_dir(), reason=f"sample images not found at {IMAGES}")
 

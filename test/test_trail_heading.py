@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,9 +11,10 @@ import pytest
 from seg_ros.camera_model import CameraModel
 from seg_ros.ground_projection import Extrinsics
 from seg_ros.occupancy_grid import GridSpec, TraversabilityMapper
+from seg_ros.paths import shared_root
 from seg_ros.trail_heading import Heading, HeadingParams, estimate_heading, heading_fields, turn_scores
 
-SHARED = Path(os.environ.get("SEG_ROS_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
+SHARED = shared_root()
 GRIDS = SHARED / "data/jetson-inference/qa/deepscene_class_grids.json"
 IMAGES = SHARED / "data/jetson-inference/images"
 

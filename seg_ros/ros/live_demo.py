@@ -27,10 +27,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from seg_ros.demo import DEFAULT_NETWORK, add_model_path, choose_network, default_shared
+from seg_ros.demo import DEFAULT_NETWORK, add_model_path, choose_network
 from seg_ros.errors import SegRosError
 from seg_ros.image_conversion import fill_image_msg, image_msg_to_rgb
 from seg_ros.media import natural_key, read_image, write_image
+from seg_ros.paths import shared_root
 from seg_ros.ros.process import make_process_dds_safe, random_domain, start_node, stop_node
 from seg_ros.timing import StageTimer
 
@@ -393,7 +394,7 @@ def run(shared: Path, output: Path, network: str, rate: float, loops: int, threa
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m seg_ros.ros.live_demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shared", type=Path, default=default_shared(), help="the shared data folder")
+    parser.add_argument("--shared", type=Path, default=shared_root(), help="the shared data folder")
     parser.add_argument("--output", type=Path, default=Path("demo_output"), help="where results are written")
     parser.add_argument("--network", default=DEFAULT_NETWORK, help="network to try first")
     parser.add_argument("--rate", type=float, default=10.0, help="images per second")

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
+from seg_ros.paths import package_file
+
 SHM_TRANSPORT = "SHM?max_msg_size=4MB&sockets_size=32MB"
 
 
@@ -44,11 +46,10 @@ def make_process_dds_safe(domain: int) -> None:
 
 def params_file() -> Path | None:
     """config/segnet.yaml of a source checkout, else the installed share/seg_ros/config copy."""
-    for path in (Path(__file__).resolve().parents[1] / "config" / "segnet.yaml",
-                 Path(sys.prefix) / "share" / "seg_ros" / "config" / "segnet.yaml"):
-        if path.is_file():
-            return path
-    return None
+    try:
+        return package_file("config", "segnet.yaml")
+    except FileNotFoundError:
+        return None
 
 
 def node_command(params: Mapping[str, object], node_name: str | None = None,
