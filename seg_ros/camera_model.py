@@ -19,14 +19,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from seg_ros.errors import SegRosError
+from seg_ros.errors import CameraModelError
 
 # Number of coefficients each supported CameraInfo distortion model needs (extra trailing values must be 0).
 DISTORTION_MODELS = {"plumb_bob": 5, "rational_polynomial": 8, "equidistant": 4}
-
-
-class CameraModelError(SegRosError):
-    """CameraInfo or extrinsics are unusable: zeros/NaN in K, unknown distortion, size mismatch, camera underground."""
 
 
 @dataclass(frozen=True, eq=False)

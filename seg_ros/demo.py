@@ -15,14 +15,15 @@ import sys
 from pathlib import Path
 
 from seg_ros import render
-from seg_ros.errors import ModelError, SegRosError
+from seg_ros.cli.entry import run_cli
+from seg_ros.defaults import DEFAULT_ALPHA, DEFAULT_NETWORK
+from seg_ros.errors import DownloadError, MediaError, ModelError
 from seg_ros.media import natural_key, read_image, write_image
-from seg_ros.model import DEFAULT_ALPHA, ModelSpec
+from seg_ros.model import ModelSpec
 from seg_ros.paths import shared_root
 from seg_ros.registry import MODEL_PATH_ENV, local_models, resolve_model
 from seg_ros.segmenter import Segmenter
 
-DEFAULT_NETWORK = "fcn-resnet18-deepscene"
 PREFERRED_FALLBACK = "espnet-camvid-480x360"
 SAMPLES = Path("data") / "jetson-inference" / "images"
 
@@ -35,10 +36,11 @@ def add_model_path(folder: Path) -> None:
 
 
 def choose_network(network: str) -> ModelSpec:
-    """``network`` if it resolves, else the preferred (or first) model folder on the search path."""
+    """``network`` if it resolves (downloading it if needed), else the preferred (or first) model folder on the
+    search path."""
     try:
         return resolve_model(network, download=True)
-    except ModelError as exc:
+    except (ModelError, DownloadError) as exc:
         available = local_models()
         if not available:
             raise ModelError(f"{exc}; and no other network was found on the search path") from exc
@@ -66,7 +68,7 @@ def run_demo(shared: Path, output: Path, network: str = DEFAULT_NETWORK, alpha: 
     """Segment the trail samples into ``output``; returns the JSON summary that is also written to stats.json."""
     images = sorted((shared / SAMPLES).glob("trail_*.jpg"), key=natural_key)
     if not images:
-        raise SegRosError(f"no trail_*.jpg sample images under {shared / SAMPLES}")
+        raise MediaError(f"no trail_*.jpg sample images under {shared / SAMPLES}")
     if (shared / "models").is_dir():
         add_model_path(shared / "models")
     spec = choose_network(network).with_alpha(alpha)
@@ -102,16 +104,17 @@ def run_demo(shared: Path, output: Path, network: str = DEFAULT_NETWORK, alpha: 
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m seg_ros.demo``; exit status as in ``seg_ros.cli.entry``."""
+    return run_cli("demo", _main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m seg_ros.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", type=Path, default=shared_root(), help="the shared data folder")
     parser.add_argument("--output", type=Path, default=Path("demo_output"), help="where results are written")
     parser.add_argument("--network", default=DEFAULT_NETWORK, help="network to try first")
     args = parser.parse_args(argv)
-    try:
-        run_demo(args.shared.expanduser().resolve(), args.output, args.network)
-    except SegRosError as exc:
-        print(f"demo: error: {exc}", file=sys.stderr)
-        return 2
+    run_demo(args.shared.expanduser().resolve(), args.output, args.network)
     return 0
 
 

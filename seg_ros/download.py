@@ -17,16 +17,12 @@ import urllib.request
 from pathlib import Path, PurePosixPath
 
 from seg_ros import __version__, registry
-from seg_ros.errors import ModelError, SegRosError
+from seg_ros.errors import DownloadError, ModelError, SegRosError
 from seg_ros.model import ModelSpec, load_model_dir
 
 MIRROR_ENV = "SEG_ROS_MODEL_MIRROR"
 DEFAULT_TIMEOUT = 60.0
 _CHUNK = 1 << 16
-
-
-class DownloadError(ModelError):
-    """A network could not be fetched, unpacked or verified."""
 
 
 def candidate_urls(net: registry.Network) -> list[str]:
@@ -45,11 +41,11 @@ def verify_model_folder(folder: Path, net: registry.Network, label: str | None =
 
     folder = Path(folder)
     where = label or str(folder)
-    classes_file = folder / str(net.facts.get("classes", "classes.txt"))
+    classes_file = folder / net.model.classes_file
     if not classes_file.is_file():
         raise DownloadError(f"{where}: no {classes_file.name}")
     try:
-        spec = load_model_dir(folder, name=net.name, defaults=net.facts)
+        spec = load_model_dir(folder, name=net.name, defaults=net.model)
         registry._check_registry_classes(spec, net)
         backend = create_backend(spec, "onnxruntime", threads=1)
     except SegRosError as exc:
@@ -85,9 +81,9 @@ def download_network(net: registry.Network, dest: Path | None = None, force: boo
     if (final.exists() or final.is_symlink()) and not force:
         try:
             verify_model_folder(final, net)
-        except DownloadError as exc:
-            raise DownloadError(f"{exc}\n{final} exists but fails verification; replace it with "
-                                f"`segnet-download --force {net.name}`") from None
+        except DownloadError as exc:  # the user's own folder: a model error (exit 2), not a failed download
+            raise ModelError(f"{exc}; {final} exists but fails verification; replace it with "
+                             f"`segnet-download --force {net.name}`") from None
         return final
     try:
         dest.mkdir(parents=True, exist_ok=True)
@@ -108,11 +104,11 @@ def download_network(net: registry.Network, dest: Path | None = None, force: boo
                 return final
             except (OSError, ValueError, urllib.error.URLError, http.client.HTTPException, tarfile.TarError,
                     EOFError, DownloadError) as exc:
-                failures.append(f"  {url}\n    {_reason(exc)}")
+                failures.append(f"{url} ({_reason(exc)})")
     raise DownloadError(
-        f"cannot download network {net.name}; tried:\n" + "\n".join(failures) + "\n"
+        f"cannot download network {net.name}: tried " + "; ".join(failures) + ". "
         f"To install it by hand, fetch {net.archive} from one of those URLs on a machine with access and unpack "
-        f"it so that {final}/ holds {net.facts.get('onnx', '*.onnx')}, classes.txt and colors.txt "
+        f"it so that {final}/ holds {net.model.onnx or '*.onnx'}, classes.txt and colors.txt "
         f"(or put the folder {net.dir}/ in a {registry.MODEL_PATH_ENV} entry, or set {MIRROR_ENV} to a base URL "
         f"serving {net.archive}).")
 

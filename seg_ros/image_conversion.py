@@ -15,11 +15,7 @@ from typing import Any, NamedTuple
 import cv2
 import numpy as np
 
-from seg_ros.errors import SegRosError
-
-
-class ImageConversionError(SegRosError):
-    """An image message cannot be converted: unknown encoding, inconsistent sizes, undecodable data."""
+from seg_ros.errors import ImageConversionError
 
 
 class _Layout(NamedTuple):

@@ -17,18 +17,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from seg_ros.errors import SegRosError
-from seg_ros.image_conversion import ImageConversionError, compressed_to_rgb
+from seg_ros.errors import ImageConversionError, MediaError
+from seg_ros.image_conversion import compressed_to_rgb
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm")
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
 _FOURCC = {".avi": "MJPG", ".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "MJPG"}
 _WILDCARD = re.compile(r"[*?\[]")
 _PATTERN = re.compile(r"%[-+ #0]*\d*[id]")
-
-
-class MediaError(SegRosError):
-    """An input cannot be found or read, or an output cannot be written (or would replace an input)."""
 
 
 def is_image_path(path: str | Path) -> bool:

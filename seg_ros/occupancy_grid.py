@@ -23,7 +23,7 @@ import numpy as np
 
 from seg_ros.camera_model import CameraModel
 from seg_ros.classify import class_map_from_logits, suppress_class
-from seg_ros.errors import SegRosError
+from seg_ros.errors import GridConfigError, SegRosError
 from seg_ros.ground_projection import Extrinsics, ProjectionTable, check_above_ground
 from seg_ros.trail_heading import Heading, HeadingParams, estimate_heading
 
@@ -34,10 +34,6 @@ UNKNOWN_CLASS = 255  # class id of cells no ray reaches (class maps are uint8; m
 
 # DeepScene (Freiburg Forest) defaults; names match case-insensitively. -1 = ignore (unknown in the grid).
 DEFAULT_CLASS_COSTS: dict[str, int] = {"trail": 0, "grass": 30, "vegetation": 100, "obstacle": 100, "sky": -1}
-
-
-class GridConfigError(SegRosError):
-    """Grid geometry or class-cost parameters are invalid."""
 
 
 @dataclass(frozen=True)

@@ -200,8 +200,9 @@ def test_existing_broken_model_asks_for_force(server, tmp_path, capsys):
     dest = tmp_path / "models"
     (dest / DIR).mkdir(parents=True)
     (dest / DIR / "classes.txt").write_text("a\n")
-    assert cli.main([NAME, "--dest", str(dest)]) == 1
-    assert "--force" in capsys.readouterr().err
+    assert cli.main([NAME, "--dest", str(dest)]) == 2  # the user's folder is a bad model: a user error
+    err = capsys.readouterr().err
+    assert "--force" in err and str(dest / DIR) in err and len(err.strip().splitlines()) == 1
     assert server.requests == []
 
 

@@ -11,8 +11,9 @@ import logging
 import sys
 from pathlib import Path
 
+from seg_ros.cli.entry import run_cli
 from seg_ros.engine_cache import ENGINE_DIR_ENV, PRECISIONS, default_cache_dir
-from seg_ros.errors import SegRosError
+from seg_ros.errors import UserError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,23 +44,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Console entry point ``segnet-build-engine``; exit status as in ``seg_ros.cli.entry``."""
+    return run_cli("segnet-build-engine", _main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from seg_ros.backends.tensorrt_backend import build_engine, tensorrt_unavailable_reason
     from seg_ros.registry import resolve_model
 
-    try:
-        spec = resolve_model(args.network)
-        reason = tensorrt_unavailable_reason()
-        if reason is not None:
-            print(f"segnet-build-engine: error: TensorRT cannot run on this machine: {reason}. "
-                  "Build engines on the robot (the Jetson or GPU that will run them).", file=sys.stderr)
-            return 2
-        result = build_engine(spec, precision=args.precision, workspace_mb=args.workspace,
-                              cache_dir=args.cache_dir, calibration_dir=args.calibration, force=args.force)
-    except SegRosError as exc:
-        print(f"segnet-build-engine: error: {exc}", file=sys.stderr)
-        return 1
+    spec = resolve_model(args.network)
+    reason = tensorrt_unavailable_reason()
+    if reason is not None:  # this command only builds TensorRT engines: run on the wrong machine, a usage error
+        raise UserError(f"TensorRT cannot run on this machine: {reason}. "
+                        "Build engines on the robot (the Jetson or GPU that will run them).")
+    result = build_engine(spec, precision=args.precision, workspace_mb=args.workspace,
+                          cache_dir=args.cache_dir, calibration_dir=args.calibration, force=args.force)
     key = result.key
     target = f"{key.gpu_name} (sm {key.compute_capability}), TensorRT {key.tensorrt_version}"
     if result.built:

@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from seg_ros import registry
+from seg_ros.cli.entry import run_cli
 from seg_ros.download import DEFAULT_TIMEOUT, MIRROR_ENV, download_network, is_installed
-from seg_ros.errors import SegRosError
+from seg_ros.errors import ModelError, SegRosError, exit_code, one_line
 
 
 def format_list(dest: Path | None) -> str:
@@ -30,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="segnet-download", description=__doc__,
         epilog=f"Archives are verified (ONNX loads, shapes and classes match the registry) and renamed into place "
                f"only when complete. {MIRROR_ENV}=BASE_URL is tried first when set. Default destination: "
-               f"{registry.cache_dir()}. Exit status: 0 ok, 1 a network failed, 2 usage error.")
+               f"{registry.cache_dir()}. Exit status: 0 ok, 1 a download failed, 2 bad name, argument or installed "
+               f"model folder.")
     parser.add_argument("names", nargs="*", metavar="NAME", help="registry network names or aliases")
     parser.add_argument("--dest", type=Path, default=None, help="destination folder (default: the model cache)")
     parser.add_argument("--force", action="store_true", help="download again and replace an existing folder")
@@ -40,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Console entry point ``segnet-download``; exit status as in ``seg_ros.cli.entry``."""
+    return run_cli("segnet-download", _main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list:
@@ -52,9 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.names:
         net = registry.find_network(name)
         if net is None:
-            print(f"segnet-download: error: unknown network {name!r}; known networks: "
-                  f"{', '.join(registry.networks())}", file=sys.stderr)
-            return 2
+            raise ModelError(f"unknown network {name!r}; known networks: {', '.join(registry.networks())}")
         nets.append(net)
     status = 0
     for net in nets:
@@ -62,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         present = is_installed(net, dest) and not args.force
         try:
             folder = download_network(net, dest, force=args.force, timeout=args.timeout)
-        except SegRosError as exc:
-            print(f"segnet-download: error: {exc}", file=sys.stderr)
-            status = 1
+        except SegRosError as exc:  # one line per network; the others are still tried
+            print(f"segnet-download: error: {one_line(exc)}", file=sys.stderr)
+            status = max(status, exit_code(exc))
             continue
         print(f"{net.name}: {'already present, verified' if present else 'downloaded and verified'}: {folder}")
     return status

@@ -20,17 +20,15 @@ import numpy as np
 
 from seg_ros.backends import BACKENDS
 from seg_ros.classify import resize_class_map
-from seg_ros.errors import SegRosError
+from seg_ros.cli.entry import run_cli
+from seg_ros.defaults import DEFAULT_BACKEND, DEFAULT_THREADS
+from seg_ros.errors import DatasetError, MediaError
 from seg_ros.evaluation import Scores, confusion_matrix, row_normalised, scores_from_confusion
-from seg_ros.media import MediaError, list_images, read_image
+from seg_ros.media import list_images, read_image
 
 DEFAULT_IGNORE_INDEX = 255
 
 Pair = tuple[Path, Path]
-
-
-class DatasetError(SegRosError):
-    """A list file or image/label folder is missing or pairs nothing."""
 
 
 def pairs_from_list(list_file: Path) -> list[Pair]:
@@ -71,13 +69,23 @@ def pairs_from_folders(images: Path, labels: Path) -> tuple[list[Pair], list[Pat
 
 
 def read_label(path: Path) -> np.ndarray:
-    """A single-channel class-id image (8 or 16 bit); a 3-channel file is accepted only when it is grey."""
-    label = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    """A single-channel class-id image (8 or 16 bit); a 3-channel file is accepted only when it is grey.
+
+    Raises MediaError naming the path, as ``media.read_image`` does for an image.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"{path}: no such file")
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise MediaError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    label = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if label is None:
-        raise ValueError(f"cannot read label {path}")
+        raise MediaError(f"{path}: not a readable label image (corrupt or unsupported format)")
     if label.ndim == 3:
         if not (np.array_equal(label[..., 0], label[..., 1]) and np.array_equal(label[..., 0], label[..., 2])):
-            raise ValueError(f"label {path} is a colour image; expected single-channel class ids")
+            raise MediaError(f"{path}: label is a colour image; expected single-channel class ids")
         label = label[..., 0]
     return label
 
@@ -85,18 +93,19 @@ def read_label(path: Path) -> np.ndarray:
 def pair_confusion(segmenter, image_path: Path, label_path: Path, ignore_index: int) -> np.ndarray:
     """Confusion matrix of one image/label pair, compared at the label's resolution.
 
-    Raises ValueError or MediaError for a pair that cannot be scored (unreadable, sizes differ, bad label ids).
+    Raises MediaError for a pair that cannot be scored: unreadable files, or (DatasetError) sizes that differ or
+    label ids outside the model's classes.
     """
     image = read_image(image_path)
     label = read_label(label_path)
     if label.shape[:2] != image.shape[:2]:
-        raise ValueError(f"label {label_path} is {label.shape[1]}x{label.shape[0]} but image {image_path} is "
+        raise DatasetError(f"label {label_path} is {label.shape[1]}x{label.shape[0]} but image {image_path} is "
                          f"{image.shape[1]}x{image.shape[0]}")
     class_map = resize_class_map(segmenter.segment(image).class_map, (label.shape[1], label.shape[0]))
     try:
         return confusion_matrix(label, class_map, segmenter.spec.num_classes, ignore_index)
     except ValueError as exc:
-        raise ValueError(f"{label_path}: {exc}") from None
+        raise DatasetError(f"{label_path}: {exc}") from None
 
 
 def format_table(class_names: tuple[str, ...], scores: Scores, ignore_index: int) -> str:
@@ -218,23 +227,25 @@ def build_parser() -> argparse.ArgumentParser:
                         help="class (name or id) never predicted, as segNet's display ignore class (default: none)")
     parser.add_argument("--json", type=Path, help="write all figures and the confusion matrix to this JSON file")
     parser.add_argument("--plot", type=Path, help="write a PNG: confusion matrix and per-class IoU")
-    parser.add_argument("--backend", default="auto", choices=BACKENDS, help="inference backend (default auto)")
-    parser.add_argument("--threads", type=int, default=0, help="inference threads (0 = backend default)")
+    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=BACKENDS,
+                        help="inference backend (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="inference threads (0 = backend default)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Console entry point ``segnet-eval``; exit status as in ``seg_ros.cli.entry``."""
+    return run_cli("segnet-eval", _main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.images is not None and args.labels is None:
         parser.error("--images needs --labels")
     if args.list is not None and args.labels is not None:
         parser.error("--labels goes with --images, not with --list")
-    try:
-        return _run(args)
-    except SegRosError as exc:
-        print(f"segnet-eval: error: {exc}", file=sys.stderr)
-        return 2
+    return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -265,7 +276,7 @@ def _run(args: argparse.Namespace) -> int:
         try:
             confusion += pair_confusion(segmenter, image_path, label_path, ignore_index)
             evaluated += 1
-        except (ValueError, MediaError) as exc:
+        except MediaError as exc:  # unreadable file or a label that does not fit (DatasetError)
             skipped.append(str(exc))
             tqdm.write(f"segnet-eval: skipped: {exc}", file=sys.stderr)
     if evaluated == 0:

@@ -20,23 +20,32 @@ from tqdm import tqdm
 
 from seg_ros import render
 from seg_ros.backends import BACKENDS
-from seg_ros.errors import ModelError, SegRosError
+from seg_ros.cli.entry import run_cli
+from seg_ros.defaults import (
+    DEFAULT_ALPHA,
+    DEFAULT_BACKEND,
+    DEFAULT_DOWNLOAD,
+    DEFAULT_FILTER_MODE,
+    DEFAULT_IGNORE_CLASS,
+    DEFAULT_NETWORK,
+    DEFAULT_THREADS,
+    DEFAULT_VISUALIZE,
+)
+from seg_ros.errors import MediaError, ModelError
 from seg_ros.media import (
     Frame,
     ImageSequence,
     ImageSink,
-    MediaError,
     VideoSink,
     VideoSource,
     open_input,
     open_output,
     write_image,
 )
-from seg_ros.model import DEFAULT_ALPHA, ModelSpec
+from seg_ros.model import ModelSpec
 from seg_ros.registry import model_from_onnx, resolve_model
 from seg_ros.segmenter import Segmenter
 
-DEFAULT_NETWORK = "fcn-resnet18-deepscene"
 _DEFAULT = " (default: %(default)s)"
 
 
@@ -57,17 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--colors", default=None, help="colours file for --model (default: colors.txt beside it)")
     model.add_argument("--input-blob", default=None, help="input tensor name for --model (default input_0)")
     model.add_argument("--output-blob", default=None, help="output tensor name for --model (default output_0)")
-    model.add_argument("--no-download", dest="download", action="store_false",
+    model.add_argument("--no-download", dest="download", action="store_false", default=DEFAULT_DOWNLOAD,
                        help="do not fetch a registry network that is not in the cache yet (default: fetch and verify)")
-    model.add_argument("--backend", default="auto", choices=BACKENDS, help="inference backend" + _DEFAULT)
-    model.add_argument("--threads", type=int, default=0, help="CPU inference threads (0 = backend default)")
+    model.add_argument("--backend", default=DEFAULT_BACKEND, choices=BACKENDS, help="inference backend" + _DEFAULT)
+    model.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                       help="CPU inference threads (0 = backend default)")
     view = parser.add_argument_group("visualisation")
-    view.add_argument("--visualize", default="overlay,mask", help="overlay, mask or overlay,mask" + _DEFAULT)
+    view.add_argument("--visualize", default=DEFAULT_VISUALIZE, help="overlay, mask or overlay,mask" + _DEFAULT)
     view.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
                       help="overlay alpha 0..255 for classes without an alpha in colors.txt" + _DEFAULT)
-    view.add_argument("--filter-mode", default="linear", choices=render.FILTER_MODES,
+    view.add_argument("--filter-mode", default=DEFAULT_FILTER_MODE, choices=render.FILTER_MODES,
                       help="class colour upsampling filter" + _DEFAULT)
-    view.add_argument("--ignore-class", default="void", help="class never chosen by the argmax, name or id" + _DEFAULT)
+    view.add_argument("--ignore-class", default=DEFAULT_IGNORE_CLASS,
+                      help="class never chosen by the argmax, name or id" + _DEFAULT)
     view.add_argument("--legend", default=None, metavar="FILE", help="write a class colour legend image")
     report = parser.add_argument_group("reporting")
     report.add_argument("--stats", action="store_true", help="print per-class pixel statistics of each frame")
@@ -165,20 +176,18 @@ def _process(args: argparse.Namespace, source: ImageSequence | VideoSource, sink
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Console entry point ``segnet``; exit status as in ``seg_ros.cli.entry``."""
+    return run_cli("segnet", _main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         render.parse_visualize(args.visualize)
     except ValueError as exc:
         parser.error(str(exc))
-    try:
-        return run(args)
-    except SegRosError as exc:
-        print(f"segnet: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("segnet: interrupted", file=sys.stderr)
-        return 130
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,22 @@ from rclpy.parameter import Parameter
 
 from seg_ros import render
 from seg_ros.backends import BACKENDS
-from seg_ros.errors import SegRosError
-from seg_ros.occupancy_grid import DEFAULT_CLASS_COSTS, GridConfigError, GridSpec, parse_class_costs
+from seg_ros.defaults import (
+    DEFAULT_ALPHA,
+    DEFAULT_BACKEND,
+    DEFAULT_DOWNLOAD,
+    DEFAULT_FILTER_MODE,
+    DEFAULT_IGNORE_CLASS,
+    DEFAULT_NETWORK,
+    DEFAULT_THREADS,
+    DEFAULT_VISUALIZE,
+)
+from seg_ros.errors import ConfigError, GridConfigError, SegRosError
+from seg_ros.occupancy_grid import DEFAULT_CLASS_COSTS, GridSpec, parse_class_costs
 from seg_ros.trail_heading import HeadingParams
 
+_GRID = GridSpec()  # grid geometry defaults live in the core dataclasses
+_HEADING = HeadingParams()
 MASK_RESOLUTIONS = ("network_output", "network_input", "camera")
 RUNTIME_PARAMETERS = ("alpha", "filter_mode", "visualize")
 
@@ -44,20 +56,22 @@ def _desc(description: str, *, read_only: bool = True, choices: tuple[str, ...] 
 
 # name -> (default, descriptor). Only RUNTIME_PARAMETERS are writable after start-up.
 PARAMETERS: dict[str, tuple[object, ParameterDescriptor]] = {
-    "network": ("fcn-resnet18-deepscene", _desc(
+    "network": (DEFAULT_NETWORK, _desc(
         "registry network name/alias or model folder name on SEG_ROS_MODEL_PATH (ignored when model_path is set)")),
     "model_path": ("", _desc("model folder or .onnx file; overrides network when not empty")),
-    "download_missing": (True, _desc("download and verify a registry network missing from the model cache at "
-                                     "start-up (false: fail, naming segnet-download)")),
-    "backend": ("auto", _desc("inference backend", choices=BACKENDS)),
-    "threads": (0, _desc("inference threads (0 = backend default)", int_range=(0, 256))),
-    "ignore_class": ("void", _desc("class name or id never chosen by argmax (segNet's ignore class); '' = none")),
-    "alpha": (150.0, _desc("overlay/mask alpha for classes without an explicit alpha in colors.txt",
-                           read_only=False, float_range=(0.0, 255.0))),
-    "filter_mode": ("linear", _desc("upsampling filter of overlay and colour mask", read_only=False,
-                                    choices=render.FILTER_MODES)),
-    "visualize": ("overlay,mask", _desc("which visualisations to render: overlay, mask or overlay,mask",
-                                        read_only=False)),
+    "download_missing": (DEFAULT_DOWNLOAD, _desc(
+        "download and verify a registry network missing from the model cache at start-up (false: fail, naming "
+        "segnet-download)")),
+    "backend": (DEFAULT_BACKEND, _desc("inference backend", choices=BACKENDS)),
+    "threads": (DEFAULT_THREADS, _desc("inference threads (0 = backend default)", int_range=(0, 256))),
+    "ignore_class": (DEFAULT_IGNORE_CLASS, _desc(
+        "class name or id never chosen by argmax (segNet's ignore class); '' = none")),
+    "alpha": (DEFAULT_ALPHA, _desc("overlay/mask alpha for classes without an explicit alpha in colors.txt",
+                                   read_only=False, float_range=(0.0, 255.0))),
+    "filter_mode": (DEFAULT_FILTER_MODE, _desc("upsampling filter of overlay and colour mask", read_only=False,
+                                               choices=render.FILTER_MODES)),
+    "visualize": (DEFAULT_VISUALIZE, _desc("which visualisations to render: overlay, mask or overlay,mask",
+                                           read_only=False)),
     "mask_resolution": ("network_output", _desc("size of ~/class_mask (nearest upsampling)",
                                                 choices=MASK_RESOLUTIONS)),
     "color_mask_resolution": ("network_input", _desc("size of ~/color_mask (filter_mode upsampling)",
@@ -95,24 +109,26 @@ PARAMETERS: dict[str, tuple[object, ParameterDescriptor]] = {
                             float_range=(-20.0, 20.0))),
     "camera_y": (0.0, _desc("camera position along base_frame y (m, left); without tf",
                             float_range=(-20.0, 20.0))),
-    "grid_resolution": (0.05, _desc("cell size (m)", float_range=(0.005, 2.0))),
-    "grid_width": (200, _desc("cells along x (forward): metres = grid_width x grid_resolution",
-                              int_range=(1, 4000))),
-    "grid_height": (200, _desc("cells along y (lateral, centred on the robot): metres = grid_height x "
-                               "grid_resolution", int_range=(1, 4000))),
-    "grid_x_offset": (0.0, _desc("metres of the grid behind the base_frame origin", float_range=(0.0, 100.0))),
-    "grid_max_range": (10.0, _desc("cells farther than this from the base origin are unknown (m); 0 = no limit",
-                                   float_range=(0.0, 1000.0))),
-    "grid_samples_per_cell": (1, _desc("k: each cell sampled on a k x k lattice, highest cost wins",
-                                       int_range=(1, 8))),
-    "ground_z": (0.0, _desc("height of the flat ground plane in base_frame (m; 0 for base_footprint-like frames)",
-                            float_range=(-20.0, 20.0))),
+    "grid_resolution": (_GRID.resolution, _desc("cell size (m)", float_range=(0.005, 2.0))),
+    "grid_width": (_GRID.width, _desc("cells along x (forward): metres = grid_width x grid_resolution",
+                                      int_range=(1, 4000))),
+    "grid_height": (_GRID.height, _desc("cells along y (lateral, centred on the robot): metres = grid_height x "
+                                        "grid_resolution", int_range=(1, 4000))),
+    "grid_x_offset": (_GRID.x_offset, _desc("metres of the grid behind the base_frame origin",
+                                            float_range=(0.0, 100.0))),
+    "grid_max_range": (_GRID.max_range, _desc(
+        "cells farther than this from the base origin are unknown (m); 0 = no limit", float_range=(0.0, 1000.0))),
+    "grid_samples_per_cell": (_GRID.samples_per_cell, _desc(
+        "k: each cell sampled on a k x k lattice, highest cost wins", int_range=(1, 8))),
+    "ground_z": (_GRID.ground_z, _desc(
+        "height of the flat ground plane in base_frame (m; 0 for base_footprint-like frames)",
+        float_range=(-20.0, 20.0))),
     "class_costs": ([f"{name}:{cost}" for name, cost in DEFAULT_CLASS_COSTS.items()], _desc(
         "grid value per class as 'name:cost' (0 free .. 100 lethal, -1 unknown); names are case-insensitive")),
     "default_cost": (-1, _desc("grid value of classes class_costs does not name", int_range=(-1, 100))),
     "trail_class": ("trail", _desc("class followed by ~/trail_heading ('' = none: confidence always 0)")),
-    "heading_lookahead": (3.0, _desc("distance (m, along x) of the trail heading's target point",
-                                     float_range=(0.1, 100.0))),
+    "heading_lookahead": (_HEADING.lookahead, _desc("distance (m, along x) of the trail heading's target point",
+                                                    float_range=(0.1, 100.0))),
 }
 
 
@@ -168,22 +184,24 @@ class NodeSettings:
 
 
 def declare_parameters(node: Node) -> None:
+    """Declare every parameter of :data:`PARAMETERS` on ``node`` with its default and descriptor."""
     for name, (default, descriptor) in PARAMETERS.items():
         node.declare_parameter(name, default, descriptor)
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    """``value`` when it is one of ``choices``; else ConfigError naming the parameter."""
     if value not in choices:
-        raise SegRosError(f"parameter {name}={value!r} is not one of {', '.join(choices)}")
+        raise ConfigError(f"parameter {name}={value!r} is not one of {', '.join(choices)}")
     return value
 
 
 def read_settings(node: Node) -> NodeSettings:
-    """Typed start-up settings; raises SegRosError for values the descriptors cannot express."""
+    """Typed start-up settings; raises ConfigError for values the descriptors cannot express."""
     p = {name: node.get_parameter(name).value for name in PARAMETERS}
     lo, hi = (list(p["mono16_range"]) + [0.0, 0.0])[:2] if p["mono16_range"] is not None else (0.0, 0.0)
     if len(p["mono16_range"] or []) not in (0, 2):
-        raise SegRosError(f"parameter mono16_range needs two values [lo, hi], got {list(p['mono16_range'])}")
+        raise ConfigError(f"parameter mono16_range needs two values [lo, hi], got {list(p['mono16_range'])}")
     return NodeSettings(
         model=str(p["model_path"]).strip() or str(p["network"]).strip(),
         model_is_path=bool(str(p["model_path"]).strip()),
@@ -208,7 +226,7 @@ def read_settings(node: Node) -> NodeSettings:
 
 
 def grid_settings(p: Mapping[str, Any]) -> GridSettings:
-    """GridSettings from parameter values; raises SegRosError (GridConfigError) naming the bad parameter."""
+    """GridSettings from parameter values; raises GridConfigError naming the bad parameter."""
     base_frame = str(p["base_frame"]).strip()
     if not base_frame:
         raise GridConfigError("parameter base_frame must not be empty")
@@ -235,26 +253,27 @@ def grid_settings(p: Mapping[str, Any]) -> GridSettings:
 
 
 def render_settings(values: dict[str, object]) -> RenderSettings:
-    """RenderSettings from alpha / filter_mode / visualize values; raises SegRosError with the reason."""
+    """RenderSettings from alpha / filter_mode / visualize values; raises ConfigError with the reason."""
     alpha = float(values["alpha"])  # type: ignore[arg-type]
     if not 0.0 <= alpha <= 255.0:
-        raise SegRosError(f"alpha must be within 0..255, got {alpha}")
+        raise ConfigError(f"alpha must be within 0..255, got {alpha}")
     filter_mode = check_choice("filter_mode", str(values["filter_mode"]), tuple(render.FILTER_MODES))
     try:
         overlay, mask = render.parse_visualize(str(values["visualize"]))
     except (SegRosError, ValueError) as exc:
-        raise SegRosError(f"visualize={values['visualize']!r}: {exc}") from exc
+        raise ConfigError(f"visualize={values['visualize']!r}: {exc}") from exc
     return RenderSettings(alpha=alpha, filter_mode=filter_mode, overlay=overlay, mask=mask)
 
 
 def current_render_settings(node: Node) -> RenderSettings:
+    """The RenderSettings of the node's current alpha / filter_mode / visualize values."""
     return render_settings({name: node.get_parameter(name).value for name in RUNTIME_PARAMETERS})
 
 
 def updated_render_settings(node: Node, changes: list[Parameter]) -> RenderSettings | None:
     """The RenderSettings these changes would give, or None when they touch no runtime parameter.
 
-    Raises SegRosError with the reason for an invalid value or a wrongly typed one.
+    Raises ConfigError with the reason for an invalid value or a wrongly typed one.
     """
     values = {name: node.get_parameter(name).value for name in RUNTIME_PARAMETERS}
     touched = False
@@ -264,9 +283,9 @@ def updated_render_settings(node: Node, changes: list[Parameter]) -> RenderSetti
         touched = True
         if param.name == "alpha":
             if param.type_ not in (Parameter.Type.DOUBLE, Parameter.Type.INTEGER):
-                raise SegRosError(f"alpha must be a number, got {param.type_.name.lower()}")
+                raise ConfigError(f"alpha must be a number, got {param.type_.name.lower()}")
         elif param.type_ != Parameter.Type.STRING:
-            raise SegRosError(f"{param.name} must be a string, got {param.type_.name.lower()}")
+            raise ConfigError(f"{param.name} must be a string, got {param.type_.name.lower()}")
         values[param.name] = param.value
     return render_settings(values) if touched else None
 
