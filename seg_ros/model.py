@@ -2,28 +2,38 @@
 
 A model is a folder holding an ONNX file, ``classes.txt`` and ``colors.txt`` and optionally a
 ``model.yaml`` (format of ``../shared/models/*/model.yaml``). Registry networks (``models/networks.yaml``)
-add the facts of the jetson-inference FCN-ResNet18 family on top of the folder's files.
+state the facts of the jetson-inference FCN-ResNet18 family; the folder's model.yaml may override them.
+
+Two frozen dataclasses carry the facts, each parsed once from its source:
+
+- :class:`ModelFacts`: what a registry entry or a model.yaml *states* (file names, blob names, input size,
+  preprocessing, fallback class names and colours); no file has been read yet.
+- :class:`ModelSpec`: the resolved model (ONNX path, class names, numeric colours, blobs, input size,
+  preprocessing) that preprocessing, backends and rendering take.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
 
+from seg_ros.defaults import DEFAULT_ALPHA
 from seg_ros.errors import ModelError
-
-DEFAULT_ALPHA = 150.0
 
 
 @dataclass(frozen=True)
 class Preprocessing:
     """How pixels become the network's input tensor: ``(x[c] - mean[c]) / std[c] * post_scale``.
 
-    ``mean``/``std`` are in 0..255 units and listed in the network's ``channel_order``.
+    ``mean``/``std`` are in 0..255 units and listed in the network's ``channel_order``. The defaults are
+    segNet's (jetson-inference FCN-ResNet18: RGB, ImageNet mean/std, nearest-neighbour resize). Raises
+    ModelError for an unknown channel order or resize mode, or a mean/std that is not three values with std > 0.
     """
 
     channel_order: str = "rgb"  # "rgb" or "bgr"
@@ -40,25 +50,212 @@ class Preprocessing:
         if len(self.mean) != 3 or len(self.std) != 3 or any(s <= 0 for s in self.std):
             raise ModelError("preprocessing mean/std need three values each and std > 0")
 
+    @classmethod
+    def from_yaml(cls, block: Mapping[str, Any], source: str) -> Preprocessing:
+        """A ``preprocessing:`` block of model.yaml or networks.yaml; what it does not state keeps segNet's default.
+
+        ``post_scale`` may be given as a number, or implied by model.yaml's ``scale_order`` wording:
+        ``(x - mean) / std / 255`` means a trailing 1/255. ``resize`` may carry words after the mode
+        (``bilinear to 480x360``). Raises ModelError naming ``source`` for a bad block.
+        """
+        if not isinstance(block, Mapping):
+            raise ModelError(f"{source}: preprocessing must be a mapping, got {block!r}")
+        default = cls()
+        try:
+            order = str(block.get("channel_order", default.channel_order)).lower()
+            mean = tuple(float(v) for v in block.get("mean", default.mean))
+            std = tuple(float(v) for v in block.get("std", default.std))
+            if "post_scale" in block:
+                post_scale = float(block["post_scale"])
+            else:
+                formula = str(block.get("scale_order", "(x - mean) / std")).replace(" ", "")
+                post_scale = 1.0 / 255.0 if formula.endswith("/255") else 1.0
+            resize = str(block.get("resize", default.resize)).split()[0].lower()
+            return cls(order, mean, std, post_scale, resize)  # type: ignore[arg-type]
+        except (TypeError, ValueError, ModelError) as exc:
+            raise ModelError(f"{source}: bad preprocessing block: {exc}") from exc
+
+
+def _color_row(values: Sequence[Any], where: str, shown: str | None = None) -> tuple[float, ...]:
+    """One ``R G B`` or ``R G B A`` row as floats within 0..255; else ModelError naming ``where`` and ``shown``."""
+    shown = shown if shown is not None else repr(list(values) if isinstance(values, Iterable) else values)
+    try:
+        row = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        raise ModelError(f"{where}: expected 'R G B' or 'R G B A' numbers, got {shown}") from None
+    if len(row) not in (3, 4) or any(not 0 <= v <= 255 for v in row):
+        raise ModelError(f"{where}: expected 3 or 4 values within 0..255, got {shown}")
+    return row
+
+
+def colors_from_rows(rows: Iterable[Sequence[float]], default_alpha: float = DEFAULT_ALPHA,
+                     source: str = "colours") -> tuple[np.ndarray, np.ndarray]:
+    """Numeric ``R G B`` / ``R G B A`` rows → (C,4) float32 RGBA colours (0..255) and a (C,) bool explicit-alpha mask.
+
+    Rows without an alpha get ``default_alpha``. Raises ModelError for a malformed row or no rows.
+    """
+    checked = [_color_row(row, f"{source} row {i}") for i, row in enumerate(rows, 1)]
+    if not checked:
+        raise ModelError(f"colours file {source} has no colours")
+    colors = np.asarray([row if len(row) == 4 else (*row, default_alpha) for row in checked], dtype=np.float32)
+    return colors, np.asarray([len(row) == 4 for row in checked], dtype=bool)
+
+
+def parse_colors(lines: Sequence[str], source: str,
+                 default_alpha: float = DEFAULT_ALPHA) -> tuple[np.ndarray, np.ndarray]:
+    """``colors.txt`` lines (``R G B`` or ``R G B A``, space or comma separated, ``#`` comments) → colours.
+
+    Returns (C,4) float32 RGBA (0..255; ``default_alpha`` where no alpha is given) and a (C,) bool mask of
+    the rows that gave an alpha. Format of jetson-inference's colors.txt. Raises ModelError naming
+    ``source:line`` for a malformed line, or when no line holds a colour.
+    """
+    rows = []
+    for lineno, raw in enumerate(lines, 1):
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            rows.append(_color_row(re.split(r"[\s,]+", line), f"{source}:{lineno}", repr(raw.strip())))
+    return colors_from_rows(rows, default_alpha, source)
+
+
+def load_colors(path: Path, default_alpha: float = DEFAULT_ALPHA) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`parse_colors` of a file; ModelError when it cannot be read."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ModelError(f"cannot read colours {path}: {exc.strerror or exc}") from exc
+    return parse_colors(text.splitlines(), str(path), default_alpha)
+
+
+def load_class_names(path: Path) -> tuple[str, ...]:
+    """One class name per line; blank lines skipped, whitespace stripped. ModelError if unreadable or empty."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ModelError(f"cannot read class names {path}: {exc.strerror or exc}") from exc
+    names = tuple(line.strip() for line in text.splitlines() if line.strip())
+    if not names:
+        raise ModelError(f"class names file {path} is empty")
+    return names
+
 
 @dataclass(frozen=True)
+class ModelFacts:
+    """What a registry entry or a model.yaml states about a model folder, before any file is read.
+
+    ``onnx``: the ONNX file's name in the folder (None: the folder's only ``.onnx``). ``input_size``:
+    (width, height) in pixels (None: read from the ONNX). ``class_names`` / ``class_colors``: used only
+    when the folder has no class names / colours file (registry networks state them); colour rows are
+    3 or 4 numbers within 0..255, validated here.
+    """
+
+    name: str | None = None
+    onnx: str | None = None
+    classes_file: str = "classes.txt"
+    colors_file: str = "colors.txt"
+    input_blob: str = "input_0"
+    output_blob: str = "output_0"
+    input_size: tuple[int, int] | None = None
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    class_names: tuple[str, ...] = ()
+    class_colors: tuple[tuple[float, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        for i, row in enumerate(self.class_colors, 1):
+            _color_row(row, f"{self.name or 'model'} class colour {i}")
+        if self.input_size is not None and (len(self.input_size) != 2 or min(self.input_size) <= 0):
+            raise ModelError(f"{self.name or 'model'}: input size must be (width, height) > 0, got {self.input_size}")
+
+
+def model_yaml_facts(folder: Path, base: ModelFacts | None = None) -> ModelFacts:
+    """``base`` (default: plain defaults) updated by what the folder's optional ``model.yaml`` states.
+
+    Read keys (format of ``../shared/models/*/model.yaml``): ``name``, ``onnx``, ``class_names`` and
+    ``colors`` (file names), ``input.name``, ``input.shape`` (NCHW, gives the input size), ``output.name``,
+    ``preprocessing``. Other keys (architecture, evaluation, licence ...) are documentation. Used for model
+    folders and for ONNX files given by path, so a model.yaml beside ``--model x.onnx`` counts too.
+    Raises ModelError for an unparsable file or a bad value.
+    """
+    base = base or ModelFacts()
+    yaml_path = Path(folder) / "model.yaml"
+    if not yaml_path.is_file():
+        return base
+    source = str(yaml_path)
+    try:
+        meta = yaml.safe_load(yaml_path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ModelError(f"cannot parse {yaml_path}: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise ModelError(f"{yaml_path} must be a mapping")
+    inp, out = meta.get("input") or {}, meta.get("output") or {}
+    if not isinstance(inp, dict) or not isinstance(out, dict):
+        raise ModelError(f"{yaml_path}: input and output must be mappings")
+    facts = base
+    try:
+        if "name" in meta:
+            facts = replace(facts, name=str(meta["name"]))
+        if "onnx" in meta:
+            facts = replace(facts, onnx=str(meta["onnx"]))
+        if isinstance(meta.get("class_names"), str):
+            facts = replace(facts, classes_file=meta["class_names"])
+        if isinstance(meta.get("colors"), str):
+            facts = replace(facts, colors_file=meta["colors"])
+        if "name" in inp:
+            facts = replace(facts, input_blob=str(inp["name"]))
+        if "name" in out:
+            facts = replace(facts, output_blob=str(out["name"]))
+        if "shape" in inp and len(inp["shape"]) == 4:
+            facts = replace(facts, input_size=(int(inp["shape"][3]), int(inp["shape"][2])))
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{yaml_path}: {exc}") from exc
+    if "preprocessing" in meta:
+        facts = replace(facts, preprocessing=Preprocessing.from_yaml(meta["preprocessing"], source))
+    return facts
+
+
+def _read_only(array: np.ndarray, dtype: type) -> np.ndarray:
+    out = np.array(array, dtype=dtype, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+@dataclass(frozen=True, eq=False)
 class ModelSpec:
-    """Everything needed to run and render one segmentation network."""
+    """Everything needed to run and render one segmentation network.
+
+    ``colors``: (C,4) float32 RGBA in 0..255 units, one row per class (float because the overlay alpha,
+    segNet's ``SetOverlayAlpha``, is a float); ``explicit_alpha``: (C,) bool, True where colors.txt gave the
+    alpha (kept by :meth:`with_alpha`). Both are read-only copies. ``input_size``: (width, height) pixels,
+    None = read from the ONNX. ``source``: where the spec came from, for messages. Raises ModelError when
+    there are no class names or the colours do not have one (RGBA) row per class. Compared by identity
+    (its arrays have no single truth value).
+    """
 
     name: str
     onnx_path: Path
     class_names: tuple[str, ...]
-    colors: np.ndarray  # (C, 4) float32 RGBA, 0..255
-    explicit_alpha: np.ndarray  # (C,) bool: colors.txt gave an alpha for this class
-    input_size: tuple[int, int] | None = None  # (width, height); None = read from the ONNX
+    colors: np.ndarray
+    explicit_alpha: np.ndarray
+    input_size: tuple[int, int] | None = None
     input_blob: str = "input_0"
     output_blob: str = "output_0"
-    output_stride: int | None = None  # None = read from the ONNX output shape
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
-    source: str = ""  # where the spec came from, for messages
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        colors = _read_only(self.colors, np.float32)
+        explicit = _read_only(self.explicit_alpha, bool)
+        n = len(self.class_names)
+        if n == 0:
+            raise ModelError(f"{self.source or self.name}: no class names")
+        if colors.shape != (n, 4) or explicit.shape != (n,):
+            raise ModelError(f"{self.source or self.name}: colours must be one RGBA row per class "
+                             f"({n} classes), got {colors.shape} colours and {explicit.shape} alpha flags")
+        object.__setattr__(self, "colors", colors)
+        object.__setattr__(self, "explicit_alpha", explicit)
 
     @property
     def num_classes(self) -> int:
+        """Number of classes (= output channels the network must have)."""
         return len(self.class_names)
 
     def class_id(self, name: str) -> int | None:
@@ -70,72 +267,12 @@ class ModelSpec:
         return None
 
     def with_alpha(self, alpha: float) -> ModelSpec:
-        """Colours with ``alpha`` for every class that has no explicit alpha in colors.txt."""
+        """Colours with ``alpha`` (0..255) for every class that has no explicit alpha in colors.txt."""
         if not 0.0 <= alpha <= 255.0:
             raise ModelError(f"alpha must be within 0..255, got {alpha}")
         colors = self.colors.copy()
         colors[~self.explicit_alpha, 3] = alpha
         return replace(self, colors=colors)
-
-
-def load_class_names(path: Path) -> tuple[str, ...]:
-    """One class name per line; blank lines are skipped, surrounding whitespace removed."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ModelError(f"cannot read class names {path}: {exc.strerror or exc}") from exc
-    names = tuple(line.strip() for line in text.splitlines() if line.strip())
-    if not names:
-        raise ModelError(f"class names file {path} is empty")
-    return names
-
-
-def parse_colors(lines: list[str], source: str, default_alpha: float = DEFAULT_ALPHA) -> tuple[np.ndarray, np.ndarray]:
-    """Parse ``R G B`` or ``R G B A`` lines into (C,4) float32 colours and an explicit-alpha mask."""
-    colors, explicit = [], []
-    for lineno, raw in enumerate(lines, 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        parts = re.split(r"[\s,]+", line)
-        try:
-            values = [float(p) for p in parts]
-        except ValueError:
-            raise ModelError(f"{source}:{lineno}: expected 'R G B' or 'R G B A' numbers, got {raw.strip()!r}") from None
-        if len(values) not in (3, 4) or any(not 0 <= v <= 255 for v in values):
-            raise ModelError(f"{source}:{lineno}: expected 3 or 4 values within 0..255, got {raw.strip()!r}")
-        explicit.append(len(values) == 4)
-        colors.append(values if len(values) == 4 else values + [default_alpha])
-    if not colors:
-        raise ModelError(f"colours file {source} has no colours")
-    return np.asarray(colors, dtype=np.float32), np.asarray(explicit, dtype=bool)
-
-
-def load_colors(path: Path, default_alpha: float = DEFAULT_ALPHA) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ModelError(f"cannot read colours {path}: {exc.strerror or exc}") from exc
-    return parse_colors(text.splitlines(), str(path), default_alpha)
-
-
-def _preprocessing_from_yaml(pre: dict, source: str) -> Preprocessing:
-    """Read a ``preprocessing:`` block of model.yaml or networks.yaml."""
-    default = Preprocessing()  # a partial block keeps segNet's defaults for what it does not state
-    order = str(pre.get("channel_order", default.channel_order)).lower()
-    mean = tuple(float(v) for v in pre.get("mean", default.mean))
-    std = tuple(float(v) for v in pre.get("std", default.std))
-    if "post_scale" in pre:
-        post_scale = float(pre["post_scale"])
-    else:
-        # model.yaml states the formula in words; "(x - mean) / std / 255" means a trailing 1/255.
-        formula = str(pre.get("scale_order", "(x - mean) / std")).replace(" ", "")
-        post_scale = 1.0 / 255.0 if formula.endswith("/255") else 1.0
-    resize = str(pre.get("resize", default.resize)).split()[0].lower()
-    try:
-        return Preprocessing(order, mean, std, post_scale, resize)  # type: ignore[arg-type]
-    except (TypeError, ModelError) as exc:
-        raise ModelError(f"{source}: bad preprocessing block: {exc}") from exc
 
 
 def _find_onnx(folder: Path, preferred: str | None) -> Path:
@@ -152,107 +289,63 @@ def _find_onnx(folder: Path, preferred: str | None) -> Path:
     return found[0]
 
 
-def load_model_dir(folder: Path, name: str | None = None, defaults: dict | None = None) -> ModelSpec:
-    """Build a ModelSpec from a model folder; ``defaults`` are registry facts the folder may override."""
+def load_model_dir(folder: Path, name: str | None = None, defaults: ModelFacts | None = None) -> ModelSpec:
+    """A ModelSpec from a model folder; ``defaults`` are registry facts the folder's model.yaml may override.
+
+    Raises ModelError for a missing folder, no (or several unnamed) ONNX files, unreadable files.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelError(f"model folder {folder} does not exist")
-    facts = {**(defaults or {}), **folder_facts(folder)}
-    onnx_path = _find_onnx(folder, facts.get("onnx"))
-    return build_spec(
-        name=name or facts.get("name") or folder.name,
-        onnx_path=onnx_path,
-        classes_path=folder / facts.get("classes", "classes.txt"),
-        colors_path=folder / facts.get("colors", "colors.txt"),
-        facts=facts,
-        source=str(folder),
-    )
-
-
-def folder_facts(folder: Path) -> dict:
-    """The facts a folder's optional model.yaml states (blobs, sizes, preprocessing, file names); {} without one.
-
-    Used for model folders and for ONNX files given by path, so a model.yaml beside ``--model x.onnx`` counts too.
-    """
-    yaml_path = Path(folder) / "model.yaml"
-    if not yaml_path.is_file():
-        return {}
-    try:
-        meta = yaml.safe_load(yaml_path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ModelError(f"cannot parse {yaml_path}: {exc}") from exc
-    if not isinstance(meta, dict):
-        raise ModelError(f"{yaml_path} must be a mapping")
-    return _facts_from_model_yaml(meta, str(yaml_path))
-
-
-def _facts_from_model_yaml(meta: dict, source: str) -> dict:
-    facts: dict = {}
-    if "name" in meta:
-        facts["name"] = str(meta["name"])
-    if "onnx" in meta:
-        facts["onnx"] = str(meta["onnx"])
-    if isinstance(meta.get("class_names"), str):
-        facts["classes"] = meta["class_names"]
-    if isinstance(meta.get("colors"), str):
-        facts["colors"] = meta["colors"]
-    inp, out = meta.get("input") or {}, meta.get("output") or {}
-    if "name" in inp:
-        facts["input_blob"] = str(inp["name"])
-    if "name" in out:
-        facts["output_blob"] = str(out["name"])
-    if "shape" in inp and len(inp["shape"]) == 4:
-        facts["input_size"] = [int(inp["shape"][3]), int(inp["shape"][2])]
-    if "output_stride" in meta:
-        facts["output_stride"] = int(meta["output_stride"])
-    if isinstance(meta.get("preprocessing"), dict):
-        facts["preprocessing"] = _preprocessing_from_yaml(meta["preprocessing"], source)
-    return facts
+    facts = model_yaml_facts(folder, defaults)
+    return build_spec(name or facts.name or folder.name, _find_onnx(folder, facts.onnx),
+                      folder / facts.classes_file, folder / facts.colors_file, facts, source=str(folder))
 
 
 def build_spec(name: str, onnx_path: Path, classes_path: Path | None, colors_path: Path | None,
-               facts: dict | None = None, source: str = "") -> ModelSpec:
-    """Assemble a ModelSpec from explicit files (segNet's --model/--labels/--colors) plus known facts."""
-    facts = dict(facts or {})
+               facts: ModelFacts | None = None, source: str = "") -> ModelSpec:
+    """Assemble a ModelSpec from explicit files (segNet's --model/--labels/--colors) plus known facts.
+
+    Class names come from ``classes_path`` when it exists, else ``facts.class_names``; colours from
+    ``colors_path``, else ``facts.class_colors``, else deterministic distinct colours. Colours beyond the
+    class count are dropped. Raises ModelError for a missing ONNX file, no class names, too few colours.
+    """
+    facts = facts or ModelFacts()
     onnx_path = Path(onnx_path)
     if not onnx_path.is_file():
         raise ModelError(f"ONNX file {onnx_path} does not exist")
     if classes_path is not None and Path(classes_path).is_file():
         class_names = load_class_names(Path(classes_path))
-    elif facts.get("class_names"):
-        class_names = tuple(facts["class_names"])
+    elif facts.class_names:
+        class_names = facts.class_names
     else:
         raise ModelError(f"class names file {classes_path} does not exist")
     if colors_path is not None and Path(colors_path).is_file():
         colors, explicit = load_colors(Path(colors_path))
-    elif facts.get("class_colors"):
-        lines = [" ".join(str(v) for v in c) for c in facts["class_colors"]]
-        colors, explicit = parse_colors(lines, f"{name} registry colours")
+        where = str(colors_path)
+    elif facts.class_colors:
+        colors, explicit = colors_from_rows(facts.class_colors, source=f"{name} registry colours")
+        where = f"{name} registry colours"
     else:
-        colors, explicit = default_colors(len(class_names))
+        colors, explicit = _default_colors(len(class_names))
+        where = ""
     if len(colors) < len(class_names):
-        raise ModelError(f"{colors_path}: {len(colors)} colours for {len(class_names)} classes")
-    colors, explicit = colors[: len(class_names)], explicit[: len(class_names)]
-    pre = facts.get("preprocessing", Preprocessing())
-    if isinstance(pre, dict):
-        pre = _preprocessing_from_yaml(pre, source or name)
-    size = facts.get("input_size")
+        raise ModelError(f"{where}: {len(colors)} colours for {len(class_names)} classes")
     return ModelSpec(
         name=name,
         onnx_path=onnx_path,
         class_names=class_names,
-        colors=colors,
-        explicit_alpha=explicit,
-        input_size=(int(size[0]), int(size[1])) if size else None,
-        input_blob=str(facts.get("input_blob", "input_0")),
-        output_blob=str(facts.get("output_blob", "output_0")),
-        output_stride=int(facts["output_stride"]) if facts.get("output_stride") else None,
-        preprocessing=pre,
+        colors=colors[: len(class_names)],
+        explicit_alpha=explicit[: len(class_names)],
+        input_size=facts.input_size,
+        input_blob=facts.input_blob,
+        output_blob=facts.output_blob,
+        preprocessing=facts.preprocessing,
         source=source or str(onnx_path),
     )
 
 
-def default_colors(num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def _default_colors(num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic distinct colours for models without colors.txt (no explicit alphas)."""
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, size=(num_classes, 3)).astype(np.float32)

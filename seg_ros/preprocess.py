@@ -19,7 +19,7 @@ class Preprocessor:
     """
 
     def __init__(self, pre: Preprocessing, input_size: tuple[int, int]) -> None:
-        self.pre = pre
+        """``pre``: the model's preprocessing; ``input_size``: the network's (width, height) in pixels."""
         self.width, self.height = int(input_size[0]), int(input_size[1])
         mean = np.asarray(pre.mean, np.float64)
         std = np.asarray(pre.std, np.float64)
@@ -30,10 +30,15 @@ class Preprocessor:
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
+        """(1, 3, height, width) of the tensor this produces."""
         return (1, 3, self.height, self.width)
 
     def __call__(self, image_rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """The input tensor of ``image_rgb``; written into ``out`` (reused by the caller) when given."""
+        """The (1,3,H,W) float32 input tensor of an HxWx3 uint8 RGB image, in the network's channel order.
+
+        Written into ``out`` (a float32 buffer of :attr:`shape`, reused by the caller) when given. Raises
+        ValueError for another image layout or a wrong buffer.
+        """
         if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
             raise ValueError(f"expected an HxWx3 uint8 RGB image, got shape {image_rgb.shape} {image_rgb.dtype}")
         if out is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import yaml
 
 from seg_ros.cache import cache_root
 from seg_ros.errors import ModelError
-from seg_ros.model import ModelSpec, build_spec, folder_facts, load_model_dir
+from seg_ros.model import ModelFacts, ModelSpec, Preprocessing, build_spec, load_model_dir, model_yaml_facts
 from seg_ros.paths import package_file
 
 MODEL_PATH_ENV = "SEG_ROS_MODEL_PATH"
@@ -25,7 +25,13 @@ MODEL_PATH_ENV = "SEG_ROS_MODEL_PATH"
 
 @dataclass(frozen=True)
 class Network:
-    """A registry entry: what a jetson-inference network is and where it comes from."""
+    """A registry entry: what a jetson-inference network is and where it comes from.
+
+    ``dir``: the folder name once unpacked; ``archive``: the download's file name, fetched from ``urls`` in
+    order; ``input_size``: (width, height) pixels; ``model``: the facts its folder is read with (file and blob
+    names, preprocessing, class names and colours for a folder that lacks the files), which the folder's own
+    model.yaml may override.
+    """
 
     name: str
     aliases: tuple[str, ...]
@@ -34,7 +40,7 @@ class Network:
     urls: tuple[str, ...]
     input_size: tuple[int, int]
     num_classes: int
-    facts: dict  # defaults for load_model_dir (blobs, preprocessing, class names/colours)
+    model: ModelFacts
 
 
 def registry_file() -> Path:
@@ -45,20 +51,34 @@ def registry_file() -> Path:
         raise ModelError(f"network registry {exc}") from None
 
 
+def _family_facts(defaults: dict, source: str) -> ModelFacts:
+    """The ``defaults:`` block's model facts, shared by every network of the registry."""
+    base = ModelFacts()
+    return ModelFacts(
+        onnx=str(defaults["onnx"]) if "onnx" in defaults else None,
+        classes_file=str(defaults.get("classes", base.classes_file)),
+        colors_file=str(defaults.get("colors", base.colors_file)),
+        input_blob=str(defaults.get("input_blob", base.input_blob)),
+        output_blob=str(defaults.get("output_blob", base.output_blob)),
+        preprocessing=Preprocessing.from_yaml(defaults.get("preprocessing", {}), f"{source} defaults"),
+    )
+
+
 @lru_cache(maxsize=4)
 def _load_registry(path: Path) -> dict[str, Network]:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     defaults = data.get("defaults", {})
     mirror = defaults.get("mirror", "")
+    family = _family_facts(defaults, str(path))
     networks = {}
     for name, entry in data["networks"].items():
-        facts = {k: v for k, v in defaults.items() if k != "mirror"}
-        facts.update({k: entry[k] for k in ("class_names", "class_colors", "input_size") if k in entry})
+        size = (int(entry["input_size"][0]), int(entry["input_size"][1]))
+        model = replace(family, input_size=size, class_names=tuple(str(n) for n in entry.get("class_names", ())),
+                        class_colors=tuple(tuple(row) for row in entry.get("class_colors", ())))
         urls = (entry["url"],) + ((mirror + entry["archive"],) if mirror else ())
         networks[name] = Network(
             name=name, aliases=tuple(entry.get("alias", ())), dir=entry["dir"], archive=entry["archive"],
-            urls=urls, input_size=(int(entry["input_size"][0]), int(entry["input_size"][1])),
-            num_classes=int(entry["num_classes"]), facts=facts)
+            urls=urls, input_size=size, num_classes=int(entry["num_classes"]), model=model)
     return networks
 
 
@@ -123,10 +143,10 @@ def model_from_onnx(path: Path, labels: Path | None = None, colors: Path | None 
     for what, given in (("class names", labels), ("colours", colors)):
         if given is not None and not Path(given).is_file():
             raise ModelError(f"{what} file {given} does not exist")
-    facts = folder_facts(path.parent)  # a model.yaml beside the ONNX states its preprocessing and blobs
-    facts.update({k: v for k, v in (("input_blob", input_blob), ("output_blob", output_blob)) if v})
-    return build_spec(path.stem, path, labels or path.parent / facts.get("classes", "classes.txt"),
-                      colors or path.parent / facts.get("colors", "colors.txt"), facts=facts, source=str(path))
+    facts = model_yaml_facts(path.parent)  # a model.yaml beside the ONNX states its preprocessing and blobs
+    facts = replace(facts, input_blob=input_blob or facts.input_blob, output_blob=output_blob or facts.output_blob)
+    return build_spec(path.stem, path, labels or path.parent / facts.classes_file,
+                      colors or path.parent / facts.colors_file, facts=facts, source=str(path))
 
 
 def resolve_model(name_or_path: str, download: bool = False) -> ModelSpec:
@@ -153,7 +173,7 @@ def resolve_model(name_or_path: str, download: bool = False) -> ModelSpec:
         if folder is None:
             raise ModelError(f"network {net.name} is not downloaded; run `segnet-download {net.name}` "
                              f"(or put its folder {net.dir}/ in {cache_dir()} or a {MODEL_PATH_ENV} entry)")
-        spec = load_model_dir(folder, name=net.name, defaults=net.facts)
+        spec = load_model_dir(folder, name=net.name, defaults=net.model)
         _check_registry_classes(spec, net)
         return spec
     folder = _folder_on_path(text)

@@ -28,7 +28,6 @@ import cv2
 import numpy as np
 
 FILTER_MODES = ("point", "linear")
-VISUALIZE_CHOICES = ("overlay", "mask", "overlay,mask")
 
 # segNet stores float results into 8-bit pixels by truncation; OpenCV rounds to nearest, so its weighted
 # adds get this offset. Every exact blend value is a multiple of 1/255, whose fraction never reaches 0.999,

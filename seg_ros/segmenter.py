@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,12 +15,19 @@ from seg_ros.preprocess import Preprocessor
 from seg_ros.timing import StageTimer
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Segmentation:
-    """One frame's result: class ids at the network's output resolution plus the raw logits."""
+    """One frame's result: class ids at the network's output resolution, the raw logits, the stage timings.
 
-    class_map: np.ndarray  # (h, w) uint8
-    logits: np.ndarray  # (C, h, w) float32
+    ``class_map``: (h, w) uint8 class ids; ``logits``: (C, h, w) float32 (the backend's buffer: valid until
+    the next ``segment`` call of the same Segmenter). Timings in milliseconds, measured by ``segment``.
+    """
+
+    class_map: np.ndarray
+    logits: np.ndarray
+    preprocess_ms: float = 0.0
+    network_ms: float = 0.0
+    postprocess_ms: float = 0.0
 
 
 def resolve_ignore_class(spec: ModelSpec, ignore_class: str | int | None) -> int | None:
@@ -56,10 +64,20 @@ class Segmenter:
         return int(self.backend.output_shape[3]), int(self.backend.output_shape[2])
 
     def segment(self, image_rgb: np.ndarray) -> Segmentation:
-        with self.timer.stage("preprocess"):
-            tensor = self.preprocessor(image_rgb, out=self._input)
-        with self.timer.stage("network"):
-            logits = self.backend.infer(tensor)[0]
-        with self.timer.stage("postprocess"):
-            class_map = class_map_from_logits(logits, self.ignore_id)
-        return Segmentation(class_map=class_map, logits=logits)
+        """Segment an HxWx3 uint8 RGB image (any size: resized to the network's); each stage timed.
+
+        The timings go into the result and into ``timer`` (the run's summary). Not re-entrant: one thread
+        per Segmenter.
+        """
+        t0 = time.perf_counter()
+        tensor = self.preprocessor(image_rgb, out=self._input)
+        t1 = time.perf_counter()
+        logits = self.backend.infer(tensor)[0]
+        t2 = time.perf_counter()
+        class_map = class_map_from_logits(logits, self.ignore_id)
+        t3 = time.perf_counter()
+        result = Segmentation(class_map, logits, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
+        self.timer.add("preprocess", result.preprocess_ms)
+        self.timer.add("network", result.network_ms)
+        self.timer.add("postprocess", result.postprocess_ms)
+        return result

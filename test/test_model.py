@@ -7,7 +7,17 @@ import pytest
 from shared_data import CAMVID_MODEL, require
 
 from seg_ros.errors import ModelError
-from seg_ros.model import build_spec, load_colors, load_model_dir, parse_colors
+from seg_ros.model import (
+    ModelFacts,
+    ModelSpec,
+    Preprocessing,
+    build_spec,
+    colors_from_rows,
+    load_colors,
+    load_model_dir,
+    model_yaml_facts,
+    parse_colors,
+)
 
 
 def test_colors_with_and_without_alpha():
@@ -58,7 +68,8 @@ def test_shared_model_yaml_preprocessing():
     spec = load_model_dir(require(CAMVID_MODEL))
     pre = spec.preprocessing
     assert spec.name == "espnet-camvid-480x360"
-    assert spec.input_size == (480, 360) and spec.output_stride == 1
+    assert spec.input_size == (480, 360)
+    assert (spec.input_blob, spec.output_blob) == ("input_0", "output_0")
     assert pre.channel_order == "bgr" and pre.resize == "bilinear"
     assert pre.mean == (110.331, 108.4089, 105.0332)
     assert pre.post_scale == pytest.approx(1 / 255)
@@ -73,3 +84,48 @@ def test_partial_preprocessing_block_keeps_segnet_defaults(tmp_path):
     pre = load_model_dir(tmp_path).preprocessing
     assert pre.channel_order == "bgr"
     assert pre.mean == (123.675, 116.28, 103.53) and pre.std == (58.395, 57.12, 57.375) and pre.resize == "nearest"
+
+
+def test_numeric_colour_rows_need_no_text():
+    colors, explicit = colors_from_rows([(200, 155, 75, 180), (85, 210, 100)], default_alpha=99)
+    assert colors.dtype == np.float32 and colors.tolist() == [[200, 155, 75, 180], [85, 210, 100, 99]]
+    assert explicit.tolist() == [True, False]
+    with pytest.raises(ModelError, match="row 2"):
+        colors_from_rows([(1, 2, 3), (1, 2, 300)])
+    with pytest.raises(ModelError, match="class colour 1"):
+        ModelFacts(class_colors=((1, 2),))
+
+
+def test_model_yaml_overrides_only_what_it_states(tmp_path):
+    base = ModelFacts(onnx="net.onnx", input_blob="in", output_blob="out", input_size=(64, 32),
+                      preprocessing=Preprocessing(channel_order="bgr"), class_names=("a",))
+    assert model_yaml_facts(tmp_path, base) is base  # no model.yaml: the base facts as they are
+    (tmp_path / "model.yaml").write_text("output:\n  name: scores\ninput:\n  shape: [1, 3, 90, 120]\n"
+                                         "colors: palette.txt\narchitecture: words only\n")
+    facts = model_yaml_facts(tmp_path, base)
+    assert facts.output_blob == "scores" and facts.input_size == (120, 90) and facts.colors_file == "palette.txt"
+    assert facts.input_blob == "in" and facts.onnx == "net.onnx" and facts.class_names == ("a",)
+    assert facts.preprocessing.channel_order == "bgr"
+    (tmp_path / "model.yaml").write_text("preprocessing:\n  resize: cubic\n")
+    with pytest.raises(ModelError, match="model.yaml: bad preprocessing block"):
+        model_yaml_facts(tmp_path)
+
+
+def test_spec_colours_are_read_only_and_one_row_per_class(tmp_path):
+    (tmp_path / "m.onnx").write_bytes(b"")
+    (tmp_path / "classes.txt").write_text("a\nb\n")
+    (tmp_path / "colors.txt").write_text("1 2 3\n4 5 6 7\n8 9 10\n")  # extra colours beyond the classes are dropped
+    spec = build_spec("t", tmp_path / "m.onnx", tmp_path / "classes.txt", tmp_path / "colors.txt")
+    assert spec.colors.tolist() == [[1, 2, 3, 150], [4, 5, 6, 7]]
+    with pytest.raises(ValueError):
+        spec.colors[0, 0] = 9
+    with pytest.raises(ModelError, match="one RGBA row per class"):
+        ModelSpec("t", tmp_path / "m.onnx", ("a", "b"), np.zeros((2, 3)), np.zeros(2, bool))
+
+
+def test_registry_facts_fill_in_missing_files(tmp_path):
+    (tmp_path / "m.onnx").write_bytes(b"")
+    facts = ModelFacts(class_names=("trail", "sky"), class_colors=((200, 155, 75, 180), (0, 120, 255)))
+    spec = build_spec("t", tmp_path / "m.onnx", tmp_path / "none.txt", tmp_path / "none.txt", facts)
+    assert spec.class_names == ("trail", "sky")
+    assert spec.colors.tolist() == [[200, 155, 75, 180], [0, 120, 255, 150]] and spec.explicit_alpha.tolist() == [1, 0]

@@ -22,10 +22,18 @@ def test_all_eleven_networks_with_their_facts():
         w, h = net.input_size
         assert name.endswith(f"{w}x{h}")
         assert net.urls[0].startswith("https://") and net.archive.endswith(".tar.gz")
-        assert net.facts["input_blob"] == "input_0" and net.facts["output_blob"] == "output_0"
-        assert net.facts["preprocessing"]["channel_order"] == "rgb"
+        assert net.model.input_blob == "input_0" and net.model.output_blob == "output_0"
+        assert net.model.onnx == "fcn_resnet18.onnx" and net.model.input_size == (w, h)
+        assert net.model.preprocessing.channel_order == "rgb" and net.model.preprocessing.resize == "nearest"
+        # ImageNet mean/std (shared/README.md) in 0..255 units, post_scale 1: (x/255 - m) / s == (x - 255 m) / (255 s)
+        assert net.model.preprocessing.mean == pytest.approx((0.485 * 255, 0.456 * 255, 0.406 * 255))
+        assert net.model.preprocessing.std == pytest.approx((0.229 * 255, 0.224 * 255, 0.225 * 255))
+        assert net.model.preprocessing.post_scale == 1.0
     deepscene = nets["fcn-resnet18-deepscene-576x320"]
-    assert deepscene.facts["class_names"] == ["trail", "grass", "vegetation", "obstacle", "sky"]
+    assert deepscene.model.class_names == ("trail", "grass", "vegetation", "obstacle", "sky")
+    # shared/README.md: 200 155 75 180, 85 210 100, 15 100 20, 255 185 0, 0 120 255 150
+    assert deepscene.model.class_colors == ((200, 155, 75, 180), (85, 210, 100), (15, 100, 20), (255, 185, 0),
+                                            (0, 120, 255, 150))
 
 
 @pytest.mark.parametrize("alias,name", [

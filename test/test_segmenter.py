@@ -27,6 +27,10 @@ def test_real_espnet_on_camvid_image_is_mostly_right(camvid):
     scored = label < 11
     assert (result.class_map[scored] == label[scored]).mean() > 0.75
     assert set(camvid.timer.last) == {"preprocess", "network", "postprocess"}
+    # The result carries its own stage timings: the same values the shared timer recorded for this frame.
+    assert result.network_ms > 0 and result.preprocess_ms > 0 and result.postprocess_ms > 0
+    assert (result.preprocess_ms, result.network_ms, result.postprocess_ms) == tuple(
+        camvid.timer.last[k] for k in ("preprocess", "network", "postprocess"))
 
 
 def test_ignore_class_by_name_id_or_none(camvid):
