@@ -64,6 +64,42 @@ def test_confusion_matrix_rejects_bad_input():
         confusion_matrix(np.array([0, 7]), np.array([0, 1]), 3, ignore_index=255)
 
 
+@pytest.mark.parametrize("content, words", [
+    (None, "no such file"),
+    (b"not a png", "not a readable"),
+    (b"", "not a readable"),
+], ids=["missing", "corrupt", "empty"])
+def test_unreadable_label_is_the_same_error_as_an_unreadable_image(tmp_path, content, words):
+    """Both are MediaErrors (user errors, exit 2) whose message names the file."""
+    from seg_ros.errors import MediaError, UserError
+    from seg_ros.media import read_image
+
+    path = tmp_path / "label.png"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(MediaError, match=words) as label_error:
+        cli.read_label(path)
+    with pytest.raises(MediaError, match=words) as image_error:
+        read_image(path)
+    assert str(path) in str(label_error.value) and str(path) in str(image_error.value)
+    assert isinstance(label_error.value, UserError)
+
+
+def test_colour_label_is_refused_grey_label_accepted(tmp_path):
+    from seg_ros.errors import MediaError
+
+    colour = np.zeros((4, 5, 3), np.uint8)
+    colour[0, 0] = (1, 2, 3)
+    cv2.imwrite(str(tmp_path / "colour.png"), colour)
+    with pytest.raises(MediaError, match="colour image"):
+        cli.read_label(tmp_path / "colour.png")
+    grey = np.arange(20, dtype=np.uint16).reshape(4, 5)
+    cv2.imwrite(str(tmp_path / "grey16.png"), grey)
+    np.testing.assert_array_equal(cli.read_label(tmp_path / "grey16.png"), grey)
+    cv2.imwrite(str(tmp_path / "grey3.png"), np.repeat(grey.astype(np.uint8)[..., None], 3, axis=2))
+    np.testing.assert_array_equal(cli.read_label(tmp_path / "grey3.png"), grey)
+
+
 def test_row_normalised_keeps_empty_rows_zero():
     np.testing.assert_allclose(row_normalised(np.array([[1, 3], [0, 0]])), [[0.25, 0.75], [0.0, 0.0]])
 
