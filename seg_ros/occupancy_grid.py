@@ -13,7 +13,6 @@ navigation); it is unknown only when no sample is known.
 
 from __future__ import annotations
 
-import array
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -130,29 +129,22 @@ def cost_table(class_names: Sequence[str], costs: Mapping[str, int], default_cos
     return lut
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class GridResult:
-    """One grid: ``values`` (height, width) int8 costs, ``classes`` (height, width) uint8 (UNKNOWN_CLASS = none)."""
+    """One grid, laid out as nav_msgs/OccupancyGrid (row = y, column = x, origin at ``spec.origin``).
+
+    ``values``: (height, width) int8 costs (0 free .. 100 lethal, -1 unknown); ``classes``: (height, width)
+    uint8 class ids (UNKNOWN_CLASS where no camera ray reaches); ``spec``: the grid's geometry.
+    """
 
     values: np.ndarray
     classes: np.ndarray
     spec: GridSpec
-    stamp: Any = None
 
     @property
     def known(self) -> np.ndarray:
+        """(height, width) bool: cells some camera ray reaches."""
         return self.classes != UNKNOWN_CLASS
-
-    def info_fields(self) -> dict:
-        """nav_msgs/MapMetaData fields (besides map_load_time, which is the image stamp)."""
-        ox, oy = self.spec.origin
-        return {"resolution": float(self.spec.resolution), "width": int(self.spec.width),
-                "height": int(self.spec.height), "origin_position": (float(ox), float(oy), float(self.spec.ground_z)),
-                "origin_orientation": (0.0, 0.0, 0.0, 1.0)}
-
-    def data(self) -> array.array:
-        """Row-major int8 cells for ``OccupancyGrid.data`` (an array.array assigns in microseconds)."""
-        return array.array("b", np.ascontiguousarray(self.values, dtype=np.int8).tobytes())
 
 
 def _argmax_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -219,10 +211,6 @@ class TraversabilityMapper:
                           if self.grid.max_range > 0 else np.ones(self._sample_points.shape[0], dtype=bool))
 
     # ---- inputs -------------------------------------------------------------------------------------------
-    @property
-    def ready(self) -> bool:
-        return self.camera is not None and self.extrinsics is not None
-
     def update_camera(self, camera: CameraModel) -> bool:
         """Set the intrinsics; True when they changed (the table will be rebuilt on the next build)."""
         if camera == self.camera:
@@ -262,8 +250,7 @@ class TraversabilityMapper:
         return self._tables
 
     # ---- outputs ------------------------------------------------------------------------------------------
-    def build(self, class_map: np.ndarray | None = None, *, scores: np.ndarray | None = None,
-              stamp: Any = None) -> GridResult:
+    def build(self, class_map: np.ndarray | None = None, *, scores: np.ndarray | None = None) -> GridResult:
         """Grid from a (h, w) class map (nearest sample per cell) or (C, h, w) scores (bilinear per cell, argmax).
 
         The class map / scores must cover the whole camera image (any resolution: the network's output grid
@@ -302,7 +289,7 @@ class TraversabilityMapper:
             rank[UNKNOWN_CLASS] = -2
             classes = per_sample[_argmax_rows(rank[per_sample])[0], np.arange(n_cells)]
         shape = (self.grid.height, self.grid.width)
-        return GridResult(self.lut[classes].reshape(shape), classes.reshape(shape), self.grid, stamp)
+        return GridResult(self.lut[classes].reshape(shape), classes.reshape(shape), self.grid)
 
     def _interpolated_classes(self, scores: np.ndarray, t: _Tables, class_map: np.ndarray | None) -> np.ndarray:
         """Argmax of bilinearly interpolated scores at each valid sample.

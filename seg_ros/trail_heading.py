@@ -14,7 +14,7 @@ trail → confidence 0 and no heading: the message fields then carry no meaning 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,7 +36,12 @@ class HeadingParams:
 
 @dataclass(frozen=True)
 class Heading:
-    """Result of :func:`estimate_heading`. ``confidence == 0`` means no trail: the other fields are zero."""
+    """Result of :func:`estimate_heading`. ``confidence == 0`` means no trail: the other fields are zero.
+
+    Base frame (REP 103): ``target_xy`` (m) is the look-ahead point on the centreline, ``heading`` (rad,
+    + = left) is ``atan2(y, x)`` of it, ``lookahead`` (m) its distance from the origin, ``ground_z`` (m) the
+    height of the ground plane the target lies on; ``left``/``straight``/``right`` are TrailNet-style scores.
+    """
 
     target_xy: tuple[float, float] = (0.0, 0.0)
     heading: float = 0.0
@@ -45,11 +50,11 @@ class Heading:
     left: float = 0.0
     straight: float = 0.0
     right: float = 0.0
-    centreline: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)), compare=False)  # (n, 2), for display
     ground_z: float = 0.0  # height of the ground plane in the base frame: the target lies on it
 
     @property
     def valid(self) -> bool:
+        """True when a trail was seen (confidence > 0)."""
         return self.confidence > 0.0
 
 
@@ -145,19 +150,4 @@ def estimate_heading(trail: np.ndarray, known: np.ndarray, xs: np.ndarray, ys: n
         return Heading()
     heading = math.atan2(y_t, x_t)
     left, straight, right = turn_scores(heading, p.turn_angle, p.spread)
-    return Heading((x_t, y_t), heading, math.hypot(x_t, y_t), confidence, left, straight, right, line)
-
-
-def heading_fields(h: Heading) -> dict:
-    """TrailHeading message fields (besides the header): target pose oriented along the heading."""
-    half = 0.5 * h.heading
-    return {
-        "target_position": (h.target_xy[0], h.target_xy[1], h.ground_z),
-        "target_orientation": (0.0, 0.0, math.sin(half), math.cos(half)),  # x, y, z, w
-        "heading": h.heading,
-        "lookahead_distance": h.lookahead,
-        "confidence": h.confidence,
-        "left": h.left,
-        "straight": h.straight,
-        "right": h.right,
-    }
+    return Heading((x_t, y_t), heading, math.hypot(x_t, y_t), confidence, left, straight, right)

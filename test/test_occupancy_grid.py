@@ -57,7 +57,7 @@ def test_class_costs_parsing():
     assert lut.dtype == np.int8 and lut[:3].tolist() == [100, 40, 7] and lut[UNKNOWN_CLASS] == -1
 
 
-def test_hand_built_grid_layout_costs_and_message():
+def test_hand_built_grid_layout_and_costs():
     # 16x16 image, 1 pixel = 0.1 m = 1 cell. Grid 20x20 cells from x = -1 m, y = -1 m.
     # Cell (row r, col c) has centre x = -0.95 + 0.1 c, y = -0.95 + 0.1 r → pixel u = 17 - r, v = 17 - c.
     cam, ext = down_camera(16, focal=20.0)
@@ -67,7 +67,7 @@ def test_hand_built_grid_layout_costs_and_message():
     mapper = TraversabilityMapper(DEEPSCENE + ("x5", "x6"), spec, default_cost=77)
     mapper.update_camera(cam)
     mapper.update_extrinsics(ext)
-    result = mapper.build(class_map, stamp="t0")
+    result = mapper.build(class_map)
     expected = np.full((20, 20), -1, dtype=np.int16)
     for r in range(20):
         for c in range(20):
@@ -76,24 +76,10 @@ def test_hand_built_grid_layout_costs_and_message():
                 expected[r, c] = COST.get(int(class_map[v, u]), 77)
     assert result.values.dtype == np.int8 and result.values.shape == (20, 20)
     np.testing.assert_array_equal(result.values, expected)
-    assert result.known.sum() == 16 * 16 and result.stamp == "t0"
-
-    info = result.info_fields()
-    assert info["origin_position"] == pytest.approx((-1.0, -1.0, 0.0))
-    assert info["origin_orientation"] == (0.0, 0.0, 0.0, 1.0)
-    assert (info["width"], info["height"], info["resolution"]) == (20, 20, pytest.approx(0.1))
-
-    nav_msgs = pytest.importorskip("nav_msgs.msg", reason="nav_msgs not installed")
-    msg = nav_msgs.OccupancyGrid()
-    msg.info.resolution, msg.info.width, msg.info.height = info["resolution"], info["width"], info["height"]
-    msg.info.origin.position.x, msg.info.origin.position.y, msg.info.origin.position.z = info["origin_position"]
-    msg.info.origin.orientation.w = info["origin_orientation"][3]
-    msg.data = result.data()
+    assert result.known.sum() == 16 * 16 and result.spec is spec
+    assert spec.origin == pytest.approx((-1.0, -1.0))
     # the ground point (0.33, -0.52) lies in col floor(1.33 / 0.1) = 13, row floor(0.48 / 0.1) = 4
-    col = int((0.33 - msg.info.origin.position.x) / msg.info.resolution)
-    row = int((-0.52 - msg.info.origin.position.y) / msg.info.resolution)
-    assert msg.data[row * msg.info.width + col] == COST.get(int(class_map[17 - col, 17 - row]), 77)
-    assert list(msg.data) == expected.ravel().tolist()
+    assert result.values[4, 13] == COST.get(int(class_map[17 - 13, 17 - 4]), 77)
 
 
 def test_supersampled_cell_takes_the_highest_known_cost():

@@ -12,7 +12,7 @@ from seg_ros.camera_model import CameraModel
 from seg_ros.ground_projection import Extrinsics
 from seg_ros.occupancy_grid import GridSpec, TraversabilityMapper
 from seg_ros.paths import shared_root
-from seg_ros.trail_heading import Heading, HeadingParams, estimate_heading, heading_fields, turn_scores
+from seg_ros.trail_heading import Heading, HeadingParams, estimate_heading, turn_scores
 
 SHARED = shared_root()
 GRIDS = SHARED / "data/jetson-inference/qa/deepscene_class_grids.json"
@@ -88,15 +88,6 @@ def test_trail_ending_before_the_lookahead_uses_its_far_end():
     assert h.confidence < 0.5  # most visible bands up to 4 m hold no trail
 
 
-def test_heading_fields():
-    h = estimate_heading(trail_along(lambda x: 0.08 * x * x), KNOWN, XS, YS)
-    fields = heading_fields(h)
-    qx, qy, qz, qw = fields["target_orientation"]
-    assert (qx, qy) == (0.0, 0.0) and 2 * math.atan2(qz, qw) == pytest.approx(h.heading)
-    assert fields["target_position"][:2] == pytest.approx(h.target_xy)
-    assert set(fields) >= {"heading", "lookahead_distance", "confidence", "left", "straight", "right"}
-
-
 def load_deepscene() -> dict:
     if not GRIDS.is_file():
         pytest.skip(f"DeepScene class grids not found at {GRIDS} (set SEG_ROS_SHARED)")
@@ -155,4 +146,4 @@ def test_heading_target_lies_on_the_ground_plane():
     mapper.update_extrinsics(Extrinsics.from_mounting(1.0, 0.3))
     heading = mapper.trail_heading(mapper.build(np.zeros((10, 18), np.uint8)))  # everything is trail
     assert heading.confidence > 0 and abs(heading.heading) < 0.05
-    assert heading_fields(heading)["target_position"][2] == pytest.approx(-0.3)
+    assert heading.ground_z == pytest.approx(-0.3)

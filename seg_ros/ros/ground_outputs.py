@@ -1,11 +1,11 @@
-"""The segnet node's ground outputs: CameraInfo + camera pose → traversability grid and trail heading messages.
+"""The segnet node's ground outputs: CameraInfo + camera pose → traversability grid and trail heading.
 
 ROS side only (imports rclpy); the geometry is the pure core (camera_model, ground_projection, occupancy_grid,
-trail_heading). Threads: the CameraInfo callback (executor thread) only validates each message into an immutable
-``CameraModel`` and swaps it in; everything that touches the ``TraversabilityMapper`` (not thread-safe) runs on
-the segment worker through :meth:`GroundProjector.grid`. The mapper lives as long as the node, so its projection
-table is built once and rebuilt only when the intrinsics, the camera pose (beyond tf jitter) or the class-map
-size change.
+trail_heading); ``seg_ros.ros.messages`` builds the messages from its results. Threads: the CameraInfo
+callback (executor thread) only validates each message into an immutable ``CameraModel`` and swaps it in;
+everything that touches the ``TraversabilityMapper`` (not thread-safe) runs on the segment worker through
+:meth:`GroundProjector.grid`. The mapper lives as long as the node, so its projection table is built once and
+rebuilt only when the intrinsics, the camera pose (beyond tf jitter) or the class-map size change.
 
 Camera pose: tf2 (``base_frame`` ← image ``frame_id`` at the image stamp) when ``use_tf`` is set and tf2_ros is
 importable (it is not on PyPI: imported lazily), otherwise the ``camera_*`` mounting parameters.
@@ -24,8 +24,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from geometry_msgs.msg import PoseStamped
-from nav_msgs.msg import OccupancyGrid
 from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -37,7 +35,7 @@ from seg_ros.ground_projection import Extrinsics
 from seg_ros.occupancy_grid import GridResult, TraversabilityMapper
 from seg_ros.ros.params import GridSettings
 from seg_ros.segmenter import Segmentation
-from seg_ros.trail_heading import Heading, heading_fields
+from seg_ros.trail_heading import Heading
 
 # Best effort subscriber: matches reliable and best-effort camera drivers alike; only the newest info matters.
 CAMERA_INFO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
@@ -125,7 +123,7 @@ class GroundProjector:
         try:
             problem = self._update_geometry(header, image_size)
             if problem is None:
-                result = self.mapper.build(segmentation.class_map, scores=segmentation.logits, stamp=header.stamp)
+                result = self.mapper.build(segmentation.class_map, scores=segmentation.logits)
         except Exception as exc:  # noqa: BLE001 - no grid this frame, the node keeps running and says why
             problem = f"grid failed: {type(exc).__name__}: {exc}"
         if result is None:
@@ -169,47 +167,5 @@ class GroundProjector:
         return Extrinsics.from_transform_msg(transform.transform)
 
     def heading(self, result: GridResult) -> Heading:
+        """The trail heading on a grid this projector built (confidence 0 without a trail class or trail)."""
         return self.mapper.trail_heading(result)
-
-
-def grid_msg(result: GridResult, header: Any, frame_id: str) -> OccupancyGrid:
-    """nav_msgs/OccupancyGrid of a grid: image stamp, ``frame_id`` = base frame, layout from GridResult."""
-    msg = OccupancyGrid()
-    msg.header.stamp = header.stamp
-    msg.header.frame_id = frame_id
-    info = result.info_fields()
-    msg.info.map_load_time = header.stamp
-    msg.info.resolution = info["resolution"]
-    msg.info.width, msg.info.height = info["width"], info["height"]
-    position, orientation = msg.info.origin.position, msg.info.origin.orientation
-    position.x, position.y, position.z = info["origin_position"]
-    orientation.x, orientation.y, orientation.z, orientation.w = info["origin_orientation"]
-    msg.data = result.data()
-    return msg
-
-
-def heading_msg(msg_type: type, heading: Heading, header: Any, frame_id: str) -> Any:
-    """seg_ros/msg/TrailHeading (``msg_type``) from a Heading; confidence 0 = no trail, other fields zero."""
-    f = heading_fields(heading)
-    msg = msg_type()
-    msg.header.stamp = header.stamp
-    msg.header.frame_id = frame_id
-    _set_pose(msg.target, f)
-    msg.heading, msg.lookahead_distance, msg.confidence = f["heading"], f["lookahead_distance"], f["confidence"]
-    msg.left, msg.straight, msg.right = f["left"], f["straight"], f["right"]
-    return msg
-
-
-def heading_pose_msg(heading: Heading, header: Any, frame_id: str) -> PoseStamped:
-    """geometry_msgs/PoseStamped of the heading's target (the rviz arrow)."""
-    msg = PoseStamped()
-    msg.header.stamp = header.stamp
-    msg.header.frame_id = frame_id
-    _set_pose(msg.pose, heading_fields(heading))
-    return msg
-
-
-def _set_pose(pose: Any, fields: dict) -> None:
-    pose.position.x, pose.position.y, pose.position.z = (float(v) for v in fields["target_position"])
-    q = pose.orientation
-    q.x, q.y, q.z, q.w = (float(v) for v in fields["target_orientation"])

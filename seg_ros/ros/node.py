@@ -42,10 +42,13 @@ from std_msgs.msg import Header
 from seg_ros import render
 from seg_ros.classify import resize_class_map
 from seg_ros.errors import ModelError, SegRosError
-from seg_ros.image_conversion import ImageConversionError, compressed_to_rgb, fill_image_msg, image_msg_to_rgb
+from seg_ros.image_conversion import ImageConversionError, compressed_to_rgb, image_msg_to_rgb
 from seg_ros.latest_frame import LatestFrame, fresh_frame_wait
+from seg_ros.msg import SegmentationInfo, TrailHeading
 from seg_ros.registry import resolve_model
-from seg_ros.ros.ground_outputs import GRID_QOS, OK, GroundProjector, grid_msg, heading_msg, heading_pose_msg
+from seg_ros.ros import messages
+from seg_ros.ros.ground_outputs import GRID_QOS, OK, GroundProjector
+from seg_ros.ros.messages import FrameCounters
 from seg_ros.ros.params import (
     NodeSettings,
     RenderSettings,
@@ -193,14 +196,8 @@ class SegNetNode(Node):
             self.outputs.append(FrameOutput("class_mask", self.create_publisher(Image, "~/class_mask", OUTPUT_QOS),
                                             self._build_class_mask, immediate=True))
         if s.publish_info:
-            try:
-                from seg_ros.msg import SegmentationInfo
-            except ImportError as exc:
-                self.get_logger().warning(f"~/info disabled: seg_ros/msg/SegmentationInfo is not built ({exc})")
-            else:
-                self._info_type = SegmentationInfo
-                self.outputs.append(FrameOutput("info", self.create_publisher(SegmentationInfo, "~/info", OUTPUT_QOS),
-                                                self._build_info, immediate=True))
+            self.outputs.append(FrameOutput("info", self.create_publisher(SegmentationInfo, "~/info", OUTPUT_QOS),
+                                            self._build_info, immediate=True))
         if self.ground is not None:
             self._add_ground_outputs()
         if s.publish_overlay:
@@ -213,15 +210,9 @@ class SegNetNode(Node):
     def _add_ground_outputs(self) -> None:
         self.outputs.append(FrameOutput("grid", self.create_publisher(OccupancyGrid, "~/traversable_grid", GRID_QOS),
                                         self._build_grid, immediate=True, latched=True))
-        try:
-            from seg_ros.msg import TrailHeading
-        except ImportError as exc:
-            self.get_logger().warning(f"~/trail_heading disabled: seg_ros/msg/TrailHeading is not built ({exc})")
-        else:
-            self._heading_type = TrailHeading
-            self.outputs.append(FrameOutput("trail_heading",
-                                            self.create_publisher(TrailHeading, "~/trail_heading", OUTPUT_QOS),
-                                            self._build_heading, immediate=True))
+        self.outputs.append(FrameOutput("trail_heading",
+                                        self.create_publisher(TrailHeading, "~/trail_heading", OUTPUT_QOS),
+                                        self._build_heading, immediate=True))
         self.outputs.append(FrameOutput("trail_heading_pose",
                                         self.create_publisher(PoseStamped, "~/trail_heading_pose", OUTPUT_QOS),
                                         self._build_heading_pose, immediate=True))
@@ -239,12 +230,6 @@ class SegNetNode(Node):
             cached = (alpha, self.spec.with_alpha(alpha).colors)
             self._colors_cache = cached
         return cached[1]
-
-    def _image_msg(self, frame: FrameResult, array: np.ndarray, encoding: str) -> Image:
-        msg = Image()
-        msg.header = frame.header
-        fill_image_msg(msg, array, encoding)
-        return msg
 
     @staticmethod
     def _clocks() -> tuple[float, float]:
@@ -268,7 +253,7 @@ class SegNetNode(Node):
     def _build_class_mask(self, frame: FrameResult) -> Image:
         class_map = resize_class_map(frame.segmentation.class_map,
                                      self._size_for(self.settings.mask_resolution, frame))
-        return self._image_msg(frame, class_map, "mono8")
+        return messages.class_mask_msg(frame.header, class_map)
 
     def _build_color_mask(self, frame: FrameResult) -> Image:
         start = self._clocks()
@@ -276,14 +261,14 @@ class SegNetNode(Node):
                                   size=self._size_for(self.settings.color_mask_resolution, frame),
                                   filter_mode=frame.settings.filter_mode)
         self._add_render_time(frame, start)
-        return self._image_msg(frame, mask, "rgb8")
+        return messages.image_msg(frame.header, mask, "rgb8")
 
     def _build_overlay(self, frame: FrameResult) -> Image:
         start = self._clocks()
         overlay = render.render_overlay(frame.image_rgb, frame.segmentation.class_map,
                                         self._colors(frame.settings.alpha), frame.settings.filter_mode)
         self._add_render_time(frame, start)
-        return self._image_msg(frame, overlay, "rgb8")
+        return messages.image_msg(frame.header, overlay, "rgb8")
 
     def _build_grid(self, frame: FrameResult) -> OccupancyGrid | None:
         """The grid (and, when someone listens, the trail heading for the outputs after it), timed as "grid"."""
@@ -295,46 +280,36 @@ class SegNetNode(Node):
             return None
         if any(o.active() for o in self.outputs if o.name.startswith("trail_heading")):
             frame.cache["heading"] = self.ground.heading(result)
-        msg = grid_msg(result, frame.header, self.settings.grid.base_frame)
+        msg = messages.occupancy_grid_msg(result, frame.header.stamp, self.settings.grid.base_frame)
         ms = (time.perf_counter() - start) * 1000.0
         frame.timings["grid"] = ms
         self.segmenter.timer.add("grid", ms)
         return msg
 
-    def _build_heading(self, frame: FrameResult) -> Any:
+    def _build_heading(self, frame: FrameResult) -> TrailHeading | None:
         heading = frame.cache.get("heading")
-        return None if heading is None else heading_msg(self._heading_type, heading, frame.header,
-                                                        self.settings.grid.base_frame)
+        return None if heading is None else messages.trail_heading_msg(heading, frame.header.stamp,
+                                                                       self.settings.grid.base_frame)
 
     def _build_heading_pose(self, frame: FrameResult) -> PoseStamped | None:
         heading = frame.cache.get("heading")
         if heading is None or not heading.valid:  # no trail in view: no arrow
             return None
-        return heading_pose_msg(heading, frame.header, self.settings.grid.base_frame)
+        return messages.heading_pose_msg(heading, frame.header.stamp, self.settings.grid.base_frame)
 
-    def _build_info(self, frame: FrameResult) -> Any:
-        msg = self._info_type()
-        msg.header = frame.header
-        msg.network = self.spec.name
-        msg.backend = self.segmenter.backend.name
-        msg.class_names = list(self.spec.class_names)
-        stats = render.class_statistics(frame.segmentation.class_map, list(self.spec.class_names))
-        msg.class_fractions = [float(s.fraction) for s in stats]
-        msg.grid_height, msg.grid_width = (int(v) for v in frame.segmentation.class_map.shape)
-        msg.preprocess_ms = float(frame.timings.get("preprocess", 0.0))
-        msg.network_ms = float(frame.timings.get("network", 0.0))
-        msg.postprocess_ms = float(frame.timings.get("postprocess", 0.0))
+    def _build_info(self, frame: FrameResult) -> SegmentationInfo:
         # ~/info leaves with the class mask, before this frame is rendered: it reports the newest render's wall
         # time (the niced thread's waits for the CPU included; its CPU time is "render cpu" in /diagnostics).
-        msg.render_ms = float(self._last_render_ms)
-        msg.latency_ms = float(frame.latency_ms)
-        msg.frames_received, msg.frames_processed, msg.frames_dropped, msg.frames_rejected = self.counters()
-        return msg
+        return messages.segmentation_info_msg(frame.header, self.spec, self.segmenter.backend.name,
+                                              frame.segmentation, self._last_render_ms, frame.latency_ms,
+                                              self.counters())
 
     # ----------------------------------------------------------------- workers
-    def counters(self) -> tuple[int, int, int, int]:
+    def counters(self) -> FrameCounters:
         """(received, processed, dropped, rejected) since start."""
-        return self._input.received, self.frames_processed, self._input.dropped, self.frames_rejected
+        with self._stats_lock:
+            processed, rejected = self.frames_processed, self.frames_rejected
+        return FrameCounters(self._input.received, processed, self._input.dropped, rejected)
 
     def _warn(self, text: str, error: bool = False) -> None:
         """Log at most once per WARN_THROTTLE_S for each kind of problem (numbers do not make a new kind)."""
@@ -380,11 +355,12 @@ class SegNetNode(Node):
         try:
             segmentation = self.segmenter.segment(image_rgb)
         except Exception as exc:  # noqa: BLE001 - a failing frame must not stop the node
-            self.frames_failed += 1
+            with self._stats_lock:
+                self.frames_failed += 1
             self._warn(f"segmentation failed: {exc}", error=True)
             return True
-        last = self.segmenter.timer.last
-        timings = {k: last.get(k, 0.0) for k in ("preprocess", "network", "postprocess")}
+        timings = {"preprocess": segmentation.preprocess_ms, "network": segmentation.network_ms,
+                   "postprocess": segmentation.postprocess_ms}
         latency_ms = (self.get_clock().now() - Time.from_msg(msg.header.stamp)).nanoseconds / 1e6
         with self._stats_lock:
             self.frames_processed += 1
@@ -398,7 +374,8 @@ class SegNetNode(Node):
     def _reject(self, reason: str) -> None:
         with self._stats_lock:
             self.frames_rejected += 1
-        self._warn(f"frame rejected ({self.frames_rejected} so far): {reason}")
+            rejected = self.frames_rejected
+        self._warn(f"frame rejected ({rejected} so far): {reason}")
 
     def _output_loop(self) -> None:
         # Rendering is for people: niced, it yields the CPU to inference instead of stealing a render's worth of
@@ -444,6 +421,7 @@ class SegNetNode(Node):
         with self._stats_lock:
             latencies = np.asarray(self._latencies, dtype=np.float64)
             self._latencies.clear()
+            failed = self.frames_failed
         status = DiagnosticStatus(name=f"{self.get_name()}: semantic segmentation", hardware_id=self.spec.name)
         if received == 0:
             status.level, status.message = DiagnosticStatus.OK, "waiting for images"
@@ -458,7 +436,7 @@ class SegNetNode(Node):
                   "latency max (ms)": f"{latencies.max():.1f}" if latencies.size else "n/a",
                   "frames received": str(received), "frames processed": str(processed),
                   "frames dropped": str(dropped), "frames rejected": str(rejected),
-                  "frames failed": str(self.frames_failed), "backend": self.segmenter.backend.name}
+                  "frames failed": str(failed), "backend": self.segmenter.backend.name}
         if self.ground is not None:
             values.update({"grid": self.ground.status, "grids published": str(self.ground.grids),
                            "camera pose source": self.ground.pose_source,
