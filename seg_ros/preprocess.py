@@ -15,7 +15,7 @@ class Preprocessor:
 
     The per-channel affine map ``x * scale + offset`` is precomputed once; it equals
     ``(x - mean) / std * post_scale`` of the model's preprocessing. Each channel plane is written straight
-    into the output tensor (0.6 ms at 576x320 instead of 3.8 ms for a transpose + astype + fresh array).
+    into the output tensor: no transpose, no astype, no fresh array per frame (README: measured figures).
     """
 
     def __init__(self, pre: Preprocessing, input_size: tuple[int, int]) -> None:

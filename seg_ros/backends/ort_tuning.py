@@ -1,9 +1,9 @@
 """Choose ONNX Runtime's graph optimisation level per model by measuring, and remember the choice.
 
-``ORT_ENABLE_ALL`` adds layout transforms (NCHWc) that speed some networks up and slow others down: measured
-here, FCN-ResNet18-shaped 576x320 runs 75 ms with ALL vs 110 ms with EXTENDED, while ESPNet-CamVid runs
-195 ms with ALL vs 115 ms with EXTENDED (2 threads, 2 cores). ``auto`` times both once per (model file,
-thread count, ONNX Runtime version, CPU) and caches the winner in ``$XDG_CACHE_HOME/seg_ros/ort_tuning.json``.
+``ORT_ENABLE_ALL`` adds layout transforms (NCHWc) that speed some networks up and slow others down: the
+FCN-ResNet18 shape is faster with ALL, ESPNet-CamVid with EXTENDED (README: measured figures). ``auto`` times
+both once per (model file, thread count, ONNX Runtime version, CPU) and caches the winner in
+``$XDG_CACHE_HOME/seg_ros/ort_tuning.json``.
 """
 
 from __future__ import annotations
