@@ -63,17 +63,9 @@ class GridSpec:
         if not 1 <= self.samples_per_cell <= 8:
             raise GridConfigError(f"samples_per_cell must be within 1..8, got {self.samples_per_cell}")
 
-    @classmethod
-    def from_range(cls, length: float, lateral: float, resolution: float = 0.05, **kwargs: Any) -> GridSpec:
-        """Grid covering ``length`` metres along x and ``lateral`` metres along y."""
-        if length <= 0 or lateral <= 0:
-            raise GridConfigError(f"grid extent must be positive, got {length} x {lateral} m")
-        return cls(resolution, int(math.ceil(length / resolution - 1e-9)), int(math.ceil(lateral / resolution - 1e-9)),
-                   **kwargs)
-
     @property
     def origin(self) -> tuple[float, float]:
-        """(x, y) of the outer corner of cell (row 0, col 0)."""
+        """(x, y) in metres of the outer corner of cell (row 0, col 0)."""
         return -self.x_offset, -0.5 * self.height * self.resolution
 
     def cell_centres(self) -> tuple[np.ndarray, np.ndarray]:
