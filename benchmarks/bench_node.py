@@ -19,7 +19,6 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -30,8 +29,18 @@ from seg_ros.backends import create_backend
 from seg_ros.model import ModelSpec
 from seg_ros.paths import shared_root
 from seg_ros.registry import resolve_model
-from seg_ros.ros.live_demo import camera_info_for, grid_params
-from seg_ros.ros.process import make_process_dds_safe, random_domain, start_node, stop_node
+from seg_ros.ros.harness import (
+    NODE_NAME,
+    CameraFrame,
+    CameraStream,
+    DiagnosticsReader,
+    OutputCollector,
+    camera_info_for,
+    grid_params,
+    image_message,
+    node_session,
+    random_domain,
+)
 from seg_ros.synthetic import write_model_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,17 +65,8 @@ def bare_inference_times(spec: ModelSpec, threads: int, runs: int = 20) -> list[
     return times
 
 
-def rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        return None
-    return None
-
-
-def camera_frame(width: int, height: int) -> np.ndarray:
+def camera_image(width: int, height: int) -> np.ndarray:
+    """trail_0.jpg resized to the camera size (RGB), or random pixels without the shared samples."""
     path = SHARED / "data" / "jetson-inference" / "images" / "trail_0.jpg"
     bgr = cv2.imread(str(path)) if path.is_file() else None
     if bgr is None:
@@ -83,152 +83,73 @@ def thirds(values: list[float]) -> tuple[float, float]:
 
 def run_node_bench(label: str, model: str, bare_ms: float, args: argparse.Namespace, domain: int,
                    log_path: Path) -> dict:
-    import rclpy
-    from diagnostic_msgs.msg import DiagnosticArray
+    """One node run under camera load: every output subscribed, figures over ``args.duration`` s after warm-up."""
     from nav_msgs.msg import OccupancyGrid
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import qos_profile_sensor_data
-    from sensor_msgs.msg import CameraInfo, Image
+    from sensor_msgs.msg import Image
 
-    from seg_ros.image_conversion import fill_image_msg
     from seg_ros.msg import SegmentationInfo, TrailHeading
 
-    log = open(log_path, "wb")  # noqa: SIM115 - closed below
-    params = {"model_path": model, "threads": args.threads, **grid_params(list(resolve_model(model).class_names))}
+    output_types = {"class_mask": Image, "color_mask": Image, "overlay": Image, "info": SegmentationInfo,
+                    "traversable_grid": OccupancyGrid, "trail_heading": TrailHeading}
+    params = {"model_path": model, "threads": args.threads, **grid_params(resolve_model(model).class_names)}
     params.update(kv.split(":=", 1) for kv in args.param)
-    node_proc = start_node(domain, params, log)
-    context = rclpy.context.Context()
-    rclpy.init(args=[], context=context, domain_id=domain)  # not sys.argv: --param values are no ROS args
-    node = rclpy.create_node("bench_camera", context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
+    memory: list[float] = []
+    with node_session(params, log_path, domain, "bench_camera", stop_timeout=60.0) as session:
+        collector = OutputCollector(session.local)
+        for name in OUTPUTS:  # only the infos are kept: the images would fill the memory
+            collector.subscribe(f"/{NODE_NAME}/{name}", output_types[name], 5, keep=name == "info")
+        diagnostics = DiagnosticsReader(session.local, NODE_NAME, qos=5)
+        stream = CameraStream(session.local, qos=qos_profile_sensor_data)
+        width, height = args.size
+        frame = CameraFrame(image_message(camera_image(width, height)), camera_info_for(width, height))
+        session.node.wait_until(stream.subscribed, 120.0, "subscribe to the camera")
+        stream.start([frame], args.rate)
+        try:
+            time.sleep(args.warmup)  # discovery of the output subscriptions, first frames, allocator warm-up
+            t0 = time.monotonic()
+            end = t0 + args.duration
+            while time.monotonic() < end:
+                value = session.node.rss_mb()
+                if value is not None:
+                    memory.append(value)
+                time.sleep(min(1.0, max(0.0, end - time.monotonic())))
+            t1 = time.monotonic()
+        finally:
+            stream.stop()
+        status = diagnostics.newest()
 
-    lock = threading.Lock()
-    recording = threading.Event()
-    latencies: list[tuple[float, float]] = []  # (receive time s since start, latency ms)
-    counts = dict.fromkeys(OUTPUTS, 0)
-    infos: list = []
-    t0 = [time.monotonic()]
+    def measured(key: str) -> list:
+        return [r for r in collector.received(key) if t0 <= r.receive_monotonic < t1]
 
-    def on_mask(msg: Image) -> None:
-        now_ns = time.time_ns()
-        stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        if recording.is_set():
-            with lock:
-                latencies.append((time.monotonic() - t0[0], (now_ns - stamp_ns) / 1e6))
-                counts["class_mask"] += 1
-
-    def counter(name: str):
-        def on_msg(msg) -> None:
-            if recording.is_set():
-                with lock:
-                    counts[name] += 1
-                    if name == "info":
-                        infos.append(msg)
-        return on_msg
-
-    node.create_subscription(Image, "/segnet/class_mask", on_mask, 5)
-    node.create_subscription(Image, "/segnet/color_mask", counter("color_mask"), 5)
-    node.create_subscription(Image, "/segnet/overlay", counter("overlay"), 5)
-    node.create_subscription(SegmentationInfo, "/segnet/info", counter("info"), 5)
-    node.create_subscription(OccupancyGrid, "/segnet/traversable_grid", counter("traversable_grid"), 5)
-    node.create_subscription(TrailHeading, "/segnet/trail_heading", counter("trail_heading"), 5)
-    node_status: dict[str, str] = {}
-
-    def on_diagnostics(msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            if status.name.startswith("segnet"):
-                node_status.clear()
-                node_status.update({kv.key: kv.value for kv in status.values})
-
-    node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 5)
-    pub = node.create_publisher(Image, "image", qos_profile_sensor_data)
-    info_pub = node.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
-
-    width, height = args.size
-    msg = Image()
-    fill_image_msg(msg, camera_frame(width, height), "rgb8")
-    msg.header.frame_id = "camera_optical_frame"
-    info = camera_info_for(width, height)
-    info.header.frame_id = msg.header.frame_id
-    stop = threading.Event()
-    published = [0]
-
-    def camera() -> None:
-        period = 1.0 / args.rate
-        next_time = time.monotonic()
-        while not stop.is_set():
-            next_time += period
-            msg.header.stamp = info.header.stamp = node.get_clock().now().to_msg()
-            info_pub.publish(info)
-            pub.publish(msg)
-            published[0] += 1
-            delay = next_time - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                next_time = time.monotonic()
-
-    memory: list[tuple[float, float]] = []
-    result: dict = {"network": label, "model": model, "bare_inference_ms": bare_ms}
-    try:
-        deadline = time.monotonic() + 120
-        while pub.get_subscription_count() == 0:
-            if node_proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"node did not start; see {log_path}")
-            time.sleep(0.05)
-        cam = threading.Thread(target=camera, daemon=True)
-        cam.start()
-        time.sleep(args.warmup)  # discovery of the output subscriptions, first frames, allocator warm-up
-        with lock:
-            t0[0] = time.monotonic()
-            recording.set()
-        published_start = published[0]
-        end = t0[0] + args.duration
-        while time.monotonic() < end:
-            value = rss_mb(node_proc.pid)
-            if value is not None:
-                memory.append((time.monotonic() - t0[0], value))
-            time.sleep(min(1.0, max(0.0, end - time.monotonic())))
-        recording.clear()
-        elapsed = time.monotonic() - t0[0]
-        published_n = published[0] - published_start
-        stop.set()
-        cam.join(2)
-    finally:
-        stop.set()
-        node_code = stop_node(node_proc, 60)
-        log.close()
-        executor.shutdown(timeout_sec=2)
-        node.destroy_node()
-        rclpy.try_shutdown(context=context)
-
-    lat = [v for _, v in latencies]
+    elapsed = t1 - t0
+    published_n = sum(1 for f in stream.sent if t0 <= f.sent_monotonic < t1)
+    counts = {name: len(measured(f"/{NODE_NAME}/{name}")) for name in OUTPUTS}
+    lat = [r.latency_ms() for r in measured(f"/{NODE_NAME}/class_mask")]
+    infos = [r.message for r in measured(f"/{NODE_NAME}/info")]
     rate = counts["class_mask"] / elapsed
     median = float(np.median(lat)) if lat else float("nan")
     p99 = float(np.percentile(lat, 99)) if lat else float("nan")
     lat_first, lat_last = thirds(lat)
-    mem_first, mem_last = thirds([m for _, m in memory])
+    mem_first, mem_last = thirds(memory)
     stage = {}
     for name in ("preprocess", "network", "postprocess", "render", "latency"):
         values = [getattr(i, f"{name}_ms") for i in infos]
         stage[name] = float(np.median(values)) if values else float("nan")
     last = infos[-1] if infos else None
-    result.update({
+    return {
+        "network": label, "model": model, "bare_inference_ms": bare_ms,
         "duration_s": elapsed, "published": published_n, "published_rate_hz": published_n / elapsed,
-        "outputs_received": dict(counts), "processed_rate_hz": rate, "rate_ratio": rate * bare_ms / 1000.0,
+        "outputs_received": counts, "processed_rate_hz": rate, "rate_ratio": rate * bare_ms / 1000.0,
         "latency_median_ms": median, "latency_p99_ms": p99,
         "latency_median_first_third_ms": lat_first, "latency_median_last_third_ms": lat_last,
         "rss_first_third_mb": mem_first, "rss_last_third_mb": mem_last,
         "frames_received": last.frames_received if last else 0, "frames_dropped": last.frames_dropped if last else 0,
         "frames_rejected": last.frames_rejected if last else 0, "node_stage_median_ms": stage,
-        "grid": {key: node_status.get(key) for key in ("grid", "grids published", "grid median (ms)",
-                                                       "projection table builds")},
-        "node_exit_code": node_code,
-    })
-    return result
+        "grid": {key: status.get(key) if status is not None else None
+                 for key in ("grid", "grids published", "grid median (ms)", "projection table builds")},
+        "node_exit_code": session.node.exit_code,
+    }
 
 
 def report(r: dict) -> str:
@@ -269,8 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=REPO / "bench_output" / "bench_node.json")
     args = parser.parse_args(argv)
 
-    domain = random_domain()
-    make_process_dds_safe(domain)  # this process and the node: shared memory only, private domain
+    domain = random_domain()  # this process and the node: shared memory only (harness), private domain
     print(f"bench_node: {args.size[0]}x{args.size[1]} rgb8 at {args.rate:g} Hz, {args.duration:g} s per network, "
           f"ROS_DOMAIN_ID {domain}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs "
           "(other processes on this machine affect every figure)")

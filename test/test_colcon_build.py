@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from seg_ros.paths import shared_root
+from seg_ros.ros.harness import dds_env, random_domain
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = shared_root()
@@ -116,10 +116,7 @@ def test_installed_segnet_node_runs_and_stops_on_sigint(workspace: Path) -> None
     model = SHARED / "models" / "espnet-camvid-480x360"
     if not model.is_dir():
         pytest.skip(f"shared model missing: {model}")
-    env = _ros_env()
-    env["FASTDDS_BUILTIN_TRANSPORTS"] = "SHM?max_msg_size=4MB&sockets_size=32MB"
-    env["ROS_DOMAIN_ID"] = str(random.randint(100, 199))
-    env.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)
+    env = dds_env(random_domain(), _ros_env())
     log = workspace / "segnet_node.log"
     with log.open("w") as out:
         proc = subprocess.Popen(

@@ -10,7 +10,6 @@ domain. Uses the shared ESPNet-CamVid model (no download).
 from __future__ import annotations
 
 import os
-import random
 import time
 import unittest
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from seg_ros.paths import shared_root
+from seg_ros.ros.harness import apply_dds_transport, random_domain
 
 launch = pytest.importorskip("launch")
 if not hasattr(launch, "LaunchDescription"):  # the unrelated PyPI "launch" 0.1.3
@@ -36,9 +36,8 @@ if not MODEL.is_dir():
     pytest.skip(f"shared model missing: {MODEL}", allow_module_level=True)
 
 # DDS safety for this process (graph queries) and the launched node, which inherits the environment.
-os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = "SHM?max_msg_size=4MB&sockets_size=32MB"
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(100, 199)))
-os.environ.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)
+apply_dds_transport()
+os.environ.setdefault("ROS_DOMAIN_ID", str(random_domain()))
 
 
 @pytest.mark.launch_test

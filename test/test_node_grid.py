@@ -15,28 +15,36 @@ import importlib.util
 import json
 import math
 import os
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from conftest import NodeProcess, RosHarness, random_domain, wait_for
+from conftest import node_session, random_domain
 from shared_data import CAMVID_DATA, CAMVID_MODEL, JETSON_IMAGES, require
 
 pytestmark = pytest.mark.ros
 
 rclpy = pytest.importorskip("rclpy")
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from geometry_msgs.msg import PoseStamped  # noqa: E402
 from nav_msgs.msg import OccupancyGrid  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from seg_ros.ground_projection import Extrinsics  # noqa: E402
-from seg_ros.image_conversion import fill_image_msg  # noqa: E402
 from seg_ros.occupancy_grid import GridSpec, TraversabilityMapper  # noqa: E402
 from seg_ros.registry import resolve_model  # noqa: E402
+from seg_ros.ros.harness import (  # noqa: E402
+    CameraFrame,
+    CameraStream,
+    DiagnosticsReader,
+    LocalNode,
+    NodeProcess,
+    OutputCollector,
+    Stamp,
+    image_message,
+    wait_for,
+)
 from seg_ros.segmenter import Segmenter  # noqa: E402
 from seg_ros.synthetic import write_model_dir  # noqa: E402
 
@@ -85,69 +93,51 @@ def camvid_image(index: int = 0) -> np.ndarray:
     return cv2.cvtColor(cv2.imread(str(CAMVID_DATA / names[2 * index]), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
-def stamp_of(msg) -> tuple[int, int]:
-    return msg.header.stamp.sec, msg.header.stamp.nanosec
-
-
 class GridSession:
-    """Image + CameraInfo publishers and the node's output subscriptions, in this process."""
+    """Image + CameraInfo publishers and the node's output collector, in this process (outputs by key)."""
 
-    def __init__(self, harness: RosHarness, node: NodeProcess, prefix: str = "/segnet") -> None:
-        self.harness, self.node, self.prefix = harness, node, prefix
-        n = harness.node
-        self.image_pub = n.create_publisher(Image, "/image", 10)
-        self.info_pub = n.create_publisher(CameraInfo, "/camera_info", 10)
-        self.class_mask = harness.collect(Image, f"{prefix}/class_mask")
-        self.heading = harness.collect(TrailHeading, f"{prefix}/trail_heading")
-        self.pose = harness.collect(PoseStamped, f"{prefix}/trail_heading_pose")
-        self.diagnostics = harness.collect(DiagnosticArray, "/diagnostics")
-        self.grids, self._grid_sub = self.latched_grids(depth=10)  # every grid from the start
+    def __init__(self, local: LocalNode, node: NodeProcess, prefix: str = "/segnet") -> None:
+        self.local, self.node, self.prefix = local, node, prefix
+        # The node holds a frame's CameraInfo before its image arrives.
+        self.stream = CameraStream(local, "/image", "/camera_info", info_lead=0.15)
+        self.out = OutputCollector(local)
+        self.class_mask = self.out.subscribe(f"{prefix}/class_mask", Image)
+        self.heading = self.out.subscribe(f"{prefix}/trail_heading", TrailHeading)
+        self.pose = self.out.subscribe(f"{prefix}/trail_heading_pose", PoseStamped)
+        self.diagnostics = DiagnosticsReader(local)
+        self._late = 0
+        self.grids = self.latched_grids(depth=10)  # every grid from the start
         self._stamp = 2000
 
-    def latched_grids(self, depth: int = 1) -> tuple[list, object]:
-        received: list = []
+    def latched_grids(self, depth: int = 1) -> str:
+        """A new transient-local grid subscription; its collector key."""
+        self._late += 1
         profile = QoSProfile(depth=depth, reliability=LATCHED.reliability, durability=LATCHED.durability)
-        sub = self.harness.node.create_subscription(OccupancyGrid, f"{self.prefix}/traversable_grid",
-                                                    received.append, profile)
-        return received, sub
+        return self.out.subscribe(f"{self.prefix}/traversable_grid", OccupancyGrid, profile, key=f"grid {self._late}")
 
     def wait_ready(self) -> None:
-        ok = wait_for(lambda: (self.image_pub.get_subscription_count() > 0 and self.info_pub.get_subscription_count()
-                               > 0 and self._grid_sub.get_publisher_count() > 0) or not self.node.alive(),
-                      START_TIMEOUT)
-        assert ok and self.node.alive(), f"node did not come up:\n{self.node.log()}"
+        self.node.wait_until(lambda: self.stream.subscribed() and self.local.node.count_publishers(
+            f"{self.prefix}/traversable_grid") > 0, START_TIMEOUT, "come up")
 
-    def send(self, rgb: np.ndarray, info: CameraInfo | None, outputs: list[list],
-             frame_id: str = CAMERA_FRAME) -> tuple[int, int]:
-        """Publish ``info`` (if any) then the image with one fresh stamp until every list in ``outputs`` has it."""
+    def has(self, key: str, stamp: Stamp) -> bool:
+        return self.out.find(key, stamp) is not None
+
+    def wait_message(self, key: str, stamp: Stamp, timeout: float = 10.0):
+        return wait_for(lambda: self.out.find(key, stamp), timeout)
+
+    def send(self, rgb: np.ndarray, info: CameraInfo | None, outputs: list[str],
+             frame_id: str = CAMERA_FRAME) -> Stamp:
+        """Publish ``info`` (if any) then the image with one fresh stamp until every key in ``outputs`` has it."""
         self._stamp += 1
-        sec, nanosec = self._stamp, 456_000_000
-        image = Image()
-        fill_image_msg(image, rgb, "rgb8")
-        image.header.frame_id = frame_id
-        image.header.stamp.sec, image.header.stamp.nanosec = sec, nanosec
-
-        def publish() -> None:
-            if info is not None:
-                info.header.stamp = image.header.stamp
-                self.info_pub.publish(info)
-                time.sleep(0.15)  # the node holds this CameraInfo before the image arrives
-            self.image_pub.publish(image)
-
-        found = wait_for(lambda: all(any(stamp_of(m) == (sec, nanosec) for m in lst) for lst in outputs),
-                         OUTPUT_TIMEOUT, action=publish, action_every=3.0)
-        assert found, f"no outputs for stamp {sec}.{nanosec}; node alive={self.node.alive()}\n{self.node.log()}"
-        return sec, nanosec
+        stamp = Stamp(self._stamp, 456_000_000)
+        found = self.stream.send(CameraFrame(image_message(rgb, frame_id), info), self.out, outputs, stamp,
+                                 OUTPUT_TIMEOUT)
+        assert found, f"no outputs for stamp {stamp}; node alive={self.node.alive()}\n{self.node.log()}"
+        return stamp
 
     def diagnostic_values(self, predicate, timeout: float = 10.0) -> dict | None:
-        def newest():
-            for arr in reversed(self.diagnostics):
-                for status in arr.status:
-                    values = {kv.key: kv.value for kv in status.values}
-                    if status.name.startswith("segnet") and predicate(values):
-                        return values
-            return None
-        return wait_for(newest, timeout)
+        status = self.diagnostics.wait(lambda s: predicate(s.values), timeout)
+        return dict(status.values) if status is not None else None
 
 
 @pytest.fixture(scope="module")
@@ -158,29 +148,23 @@ def reference() -> Segmenter:
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
     require(CAMVID_MODEL)
-    domain = random_domain()
     params = node_params(str(CAMVID_MODEL), class_costs=CAMVID_COSTS, default_cost=CAMVID_DEFAULT,
                          trail_class="road")
-    node = NodeProcess(domain, params, tmp_path_factory.mktemp("grid") / "segnet.log")
-    harness = RosHarness(domain)
-    try:
-        s = GridSession(harness, node)
+    with node_session(params, tmp_path_factory.mktemp("grid") / "segnet.log") as ns:
+        s = GridSession(ns.local, ns.node)
         s.wait_ready()
         # A frame before any CameraInfo: masks must flow, no grid (checked by test_missing_camera_info_...).
         s.no_info_stamp = s.send(camvid_image(0), None, [s.class_mask])
         yield s
-    finally:
-        harness.close()
-        node.stop()
 
 
 def test_missing_camera_info_gives_no_grid_but_masks_keep_coming(session):
-    assert any(stamp_of(m) == session.no_info_stamp for m in session.class_mask)
+    assert session.has(session.class_mask, session.no_info_stamp)
     rgb = camvid_image(0)
     later = session.send(rgb, camera_info(rgb.shape[1], rgb.shape[0]), [session.class_mask, session.heading])
     # A later frame's grid is out (reliable, in order on one topic): a grid of the first frame would be before it.
-    assert wait_for(lambda: any(stamp_of(g) == later for g in session.grids), 10.0)
-    assert not any(stamp_of(g) == session.no_info_stamp for g in session.grids)
+    assert session.wait_message(session.grids, later)
+    assert not session.has(session.grids, session.no_info_stamp)
     assert "no CameraInfo received on /camera_info" in session.node.log()
 
 
@@ -189,9 +173,9 @@ def test_latched_grid_equals_the_mapper_and_trail_heading_follows_the_road(sessi
     info = camera_info(rgb.shape[1], rgb.shape[0])
     # The heading is published only after a grid was built: it tells that this frame's grid is out.
     stamp = session.send(rgb, info, [session.class_mask, session.heading])
-    late, _ = session.latched_grids()  # created after the grid was published: transient_local delivers it
-    grid = wait_for(lambda: next((g for g in late if stamp_of(g) == stamp), None), 10.0)
-    assert grid is not None, f"late subscriber got {[stamp_of(g) for g in late]}, wanted {stamp}"
+    late = session.latched_grids()  # created after the grid was published: transient_local delivers it
+    grid = session.wait_message(late, stamp)
+    assert grid is not None, f"late subscriber got {[r.stamp for r in session.out.received(late)]}, wanted {stamp}"
 
     assert grid.header.frame_id == BASE
     assert (grid.info.width, grid.info.height) == (GRID["width"], GRID["height"])
@@ -211,7 +195,7 @@ def test_latched_grid_equals_the_mapper_and_trail_heading_follows_the_road(sessi
     assert set(np.unique(data).tolist()) <= {-1, 0, 20, 100}
     assert (data == 0).sum() > 100 and (data == -1).sum() > 100  # road ahead, unknown outside the view
 
-    heading = next(h for h in session.heading if stamp_of(h) == stamp)
+    heading = session.out.find(session.heading, stamp)
     want = mapper.trail_heading(expected)
     assert want.confidence > 0.3  # the road leads ahead in this image
     assert heading.header.frame_id == BASE
@@ -219,7 +203,7 @@ def test_latched_grid_equals_the_mapper_and_trail_heading_follows_the_road(sessi
     assert heading.heading == pytest.approx(want.heading, rel=1e-6, abs=1e-7)
     assert (heading.target.position.x, heading.target.position.y) == pytest.approx(want.target_xy)
     assert heading.left + heading.straight + heading.right == pytest.approx(1.0, abs=1e-5)
-    pose = wait_for(lambda: next((p for p in session.pose if stamp_of(p) == stamp), None), 5.0)
+    pose = session.wait_message(session.pose, stamp, 5.0)
     assert pose is not None and pose.header.frame_id == BASE
     assert (pose.pose.position.x, pose.pose.position.y) == pytest.approx(want.target_xy)
     assert pose.pose.orientation.z == pytest.approx(math.sin(want.heading / 2), abs=1e-6)
@@ -250,9 +234,9 @@ def test_bad_camera_info_stops_the_grid_not_the_masks(session):
         assert session.node.alive()
 
     stamp = session.send(rgb, good, [session.class_mask, session.heading])
-    assert wait_for(lambda: any(stamp_of(g) == stamp for g in session.grids), 10.0), "grid did not come back"
+    assert session.wait_message(session.grids, stamp), "grid did not come back"
     # That later grid is out (reliable, in order on one topic): none came for the bad frames before it.
-    assert not [what for what, s in bad.items() if any(stamp_of(g) == s for g in session.grids)]
+    assert not [what for what, s in bad.items() if session.has(session.grids, s)]
     # The same calibration as before the bad ones: the projection table was built once for all these frames.
     values = session.diagnostic_values(lambda v: int(v.get("grids published", 0)) >= 2)
     assert values and values["projection table builds"] == "1", values
@@ -263,19 +247,13 @@ def test_coarse_network_grid_comes_from_interpolated_class_scores(tmp_path):
     folder = write_model_dir(tmp_path / "fcn-synthetic-320x192", (320, 192), 5, classes, seed=3)
     rgb = cv2.cvtColor(cv2.imread(str(require(JETSON_IMAGES / "trail_0.jpg"))), cv2.COLOR_BGR2RGB)
     rgb = cv2.resize(rgb, (400, 240), interpolation=cv2.INTER_AREA)
-    domain = random_domain()
-    node = NodeProcess(domain, node_params(str(folder)), tmp_path / "segnet.log")
-    harness = RosHarness(domain)
-    try:
-        s = GridSession(harness, node)
+    with node_session(node_params(str(folder)), tmp_path / "segnet.log") as ns:
+        s = GridSession(ns.local, ns.node)
         s.wait_ready()
         info = camera_info(rgb.shape[1], rgb.shape[0], d=(0.0,) * 5)
         stamp = s.send(rgb, info, [s.class_mask, s.heading])
-        grid = wait_for(lambda: next((g for g in s.grids if stamp_of(g) == stamp), None), 10.0)
+        grid = s.wait_message(s.grids, stamp)
         assert grid is not None
-    finally:
-        harness.close()
-        node.stop()
     segmenter = Segmenter(resolve_model(str(folder)))
     segmentation = segmenter.segment(rgb)
     assert segmentation.class_map.shape == (6, 10)  # 320x192 / 32: a coarse class map
@@ -336,11 +314,10 @@ def quaternion_xyzw(R: np.ndarray) -> list[float]:
     return q
 
 
-def stand_in_tf_node(domain: int, params: dict, log_path: Path, tf_dir: Path, transform: dict) -> NodeProcess:
-    """segnet_node with the tf2_ros stand-in importable; its lookups are logged to tf_dir/lookups.jsonl."""
-    env = {"PYTHONPATH": os.pathsep.join([str(tf_dir), os.environ.get("PYTHONPATH", "")]),
-           "SEG_ROS_TEST_TF": json.dumps(transform), "SEG_ROS_TEST_TF_LOG": str(tf_dir / "lookups.jsonl")}
-    return NodeProcess(domain, params, log_path, extra_env=env)
+def stand_in_tf_env(tf_dir: Path, transform: dict) -> dict[str, str]:
+    """Environment of a segnet_node with the tf2_ros stand-in importable; lookups logged to tf_dir/lookups.jsonl."""
+    return {"PYTHONPATH": os.pathsep.join([str(tf_dir), os.environ.get("PYTHONPATH", "")]),
+            "SEG_ROS_TEST_TF": json.dumps(transform), "SEG_ROS_TEST_TF_LOG": str(tf_dir / "lookups.jsonl")}
 
 
 def test_camera_pose_from_tf2_when_importable_and_no_grid_without_the_transform(tmp_path, reference):
@@ -349,30 +326,24 @@ def test_camera_pose_from_tf2_when_importable_and_no_grid_without_the_transform(
     # tf says something else than the (deliberately wrong) camera_* parameters: the grid must follow tf.
     pose = Extrinsics.from_mounting(0.9, pitch=0.35, yaw=-0.08, x=0.1)
     transform = {"target": BASE, "source": CAMERA_FRAME, "q": quaternion_xyzw(pose.R), "t": pose.t.tolist()}
-    domain = random_domain()
     params = node_params(str(require(CAMVID_MODEL)), class_costs=CAMVID_COSTS, default_cost=CAMVID_DEFAULT,
-                         trail_class="road", camera_height=3.0, camera_pitch=1.2)
-    node = stand_in_tf_node(domain, dict(params, tf_timeout=0.25), tmp_path / "segnet.log", tmp_path, transform)
-    harness = RosHarness(domain)
+                         trail_class="road", camera_height=3.0, camera_pitch=1.2, tf_timeout=0.25)
     rgb = camvid_image(2)
     info = camera_info(rgb.shape[1], rgb.shape[0])
-    try:
-        s = GridSession(harness, node)
+    with node_session(params, tmp_path / "segnet.log", extra_env=stand_in_tf_env(tmp_path, transform)) as ns:
+        s = GridSession(ns.local, ns.node)
         s.wait_ready()
         stamp = s.send(rgb, info, [s.class_mask, s.heading])
-        grid = wait_for(lambda: next((g for g in s.grids if stamp_of(g) == stamp), None), 10.0)
+        grid = s.wait_message(s.grids, stamp)
         assert grid is not None
 
         lost = [s.send(rgb, info, [s.class_mask], frame_id="camera_without_tf") for _ in range(2)]
         for _ in range(2):  # the transform is back: the first lookup does not wait, the next one may again
             back = s.send(rgb, info, [s.class_mask, s.heading])
         # The later frames' grids are out (reliable, in order): the lost frames' grids would have come first.
-        assert wait_for(lambda: any(stamp_of(g) == back for g in s.grids), 10.0)
-        assert not any(stamp_of(g) in lost for g in s.grids)
-        log = node.log()
-    finally:
-        harness.close()
-        node.stop()
+        assert s.wait_message(s.grids, back)
+        assert not any(s.has(s.grids, stamp) for stamp in lost)
+        log = ns.node.log()
     assert "camera pose from tf2" in log
     assert f"no transform {BASE} <- camera_without_tf" in log
     lookups = [json.loads(line) for line in (tmp_path / "lookups.jsonl").read_text().splitlines()]

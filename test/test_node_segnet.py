@@ -15,20 +15,31 @@ import time
 import cv2
 import numpy as np
 import pytest
-from conftest import NodeProcess, RosHarness, random_domain, wait_for
+from conftest import node_session, random_domain, start_node
 from shared_data import CAMVID_DATA, CAMVID_MODEL, require
 
 pytestmark = pytest.mark.ros
 
 rclpy = pytest.importorskip("rclpy")
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
 from rcl_interfaces.srv import SetParameters  # noqa: E402
 from rclpy.qos import ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
 
-from seg_ros.image_conversion import fill_image_msg, image_msg_to_rgb  # noqa: E402
+from seg_ros.image_conversion import image_msg_to_rgb  # noqa: E402
 from seg_ros.registry import resolve_model  # noqa: E402
+from seg_ros.ros.harness import (  # noqa: E402
+    CameraFrame,
+    CameraStream,
+    DiagnosticsReader,
+    LocalNode,
+    NodeProcess,
+    OutputCollector,
+    Stamp,
+    compressed_message,
+    image_message,
+    wait_for,
+)
 from seg_ros.segmenter import Segmenter  # noqa: E402
 from seg_ros.synthetic import write_model_dir  # noqa: E402
 
@@ -46,52 +57,48 @@ def camvid_image(index: int = 0) -> np.ndarray:
 
 
 class Session:
-    """This process's view of one node: input publisher, output subscriptions, helpers to feed frames."""
+    """This process's view of one node: input publisher, output collector, helpers to feed frames."""
 
-    def __init__(self, harness: RosHarness, node: NodeProcess, prefix: str = "/segnet",
+    OUTPUTS = {"class_mask": Image, "color_mask": Image, "overlay": Image, "info": SegmentationInfo}
+
+    def __init__(self, local: LocalNode, node: NodeProcess, prefix: str = "/segnet",
                  input_topic: str = "/image", compressed: bool = False) -> None:
-        self.harness, self.node, self.prefix = harness, node, prefix
-        n = harness.node
-        self.pub = n.create_publisher(CompressedImage if compressed else Image, input_topic, 10)
-        self.class_mask = harness.collect(Image, f"{prefix}/class_mask")
-        self.color_mask = harness.collect(Image, f"{prefix}/color_mask")
-        self.overlay = harness.collect(Image, f"{prefix}/overlay")
-        self.info = harness.collect(SegmentationInfo, f"{prefix}/info")
+        self.local, self.node, self.prefix = local, node, prefix
+        self.stream = CameraStream(local, input_topic, info_topic=None, compressed=compressed)
+        self.out = OutputCollector(local)
+        for name, msg_type in self.OUTPUTS.items():
+            self.out.subscribe(self.topic(name), msg_type)
+        self.diagnostics = DiagnosticsReader(local)
         self._stamp = 1000
 
+    def topic(self, output: str) -> str:
+        return f"{self.prefix}/{output}"
+
+    def count(self, output: str) -> int:
+        return self.out.count(self.topic(output))
+
     def wait_ready(self) -> None:
-        ok = wait_for(lambda: self.pub.get_subscription_count() > 0 or not self.node.alive(), START_TIMEOUT)
-        assert ok and self.node.alive(), f"node did not subscribe:\n{self.node.log()}"
+        self.node.wait_until(self.stream.subscribed, START_TIMEOUT, "subscribe to its input")
 
-    def next_stamp(self) -> tuple[int, int]:
+    def next_stamp(self) -> Stamp:
         self._stamp += 1
-        return self._stamp, 123_000_000
+        return Stamp(self._stamp, 123_000_000)
 
-    def send(self, msg, outputs: list | None = None, timeout: float = OUTPUT_TIMEOUT):
-        """Publish ``msg`` with a fresh stamp (again each second until answered); the outputs carrying that stamp."""
-        sec, nanosec = self.next_stamp()
-        msg.header.stamp.sec, msg.header.stamp.nanosec = sec, nanosec
+    def send(self, msg, outputs: tuple[str, ...] = ("class_mask", "info"), timeout: float = OUTPUT_TIMEOUT):
+        """Publish ``msg`` with a fresh stamp (again every 3 s until answered); the outputs carrying that stamp."""
         msg.header.frame_id = FRAME_ID
-        lists = outputs if outputs is not None else [self.class_mask, self.info]
-
-        def answered():
-            found = [next((m for m in lst if (m.header.stamp.sec, m.header.stamp.nanosec) == (sec, nanosec)), None)
-                     for lst in lists]
-            return found if all(f is not None for f in found) else None
-
-        found = wait_for(answered, timeout, action=lambda: self.pub.publish(msg), action_every=3.0)
-        assert found, f"no outputs for stamp {sec}.{nanosec}; node alive={self.node.alive()}\n{self.node.log()}"
+        stamp = self.next_stamp()
+        found = self.stream.send(CameraFrame(msg), self.out, [self.topic(o) for o in outputs], stamp, timeout)
+        assert found, f"no outputs for stamp {stamp}; node alive={self.node.alive()}\n{self.node.log()}"
         return found
 
     def send_unanswered(self, msg, settle: float = 0.5) -> None:
         """Publish a frame that produces no outputs, and give the idle node time to take it."""
-        sec, nanosec = self.next_stamp()
-        msg.header.stamp.sec, msg.header.stamp.nanosec = sec, nanosec
-        self.pub.publish(msg)
+        self.stream.publish(CameraFrame(msg), self.next_stamp())
         time.sleep(settle)
 
     def set_parameters(self, **values) -> list:
-        client = self.harness.node.create_client(SetParameters, f"{self.prefix}/set_parameters")
+        client = self.local.node.create_client(SetParameters, f"{self.prefix}/set_parameters")
         assert client.wait_for_service(timeout_sec=10.0)
         request = SetParameters.Request()
         for name, value in values.items():
@@ -105,23 +112,8 @@ class Session:
             request.parameters.append(Parameter(name=name, value=pv))
         future = client.call_async(request)
         assert wait_for(future.done, 10.0), "set_parameters call timed out"
-        self.harness.node.destroy_client(client)
+        self.local.node.destroy_client(client)
         return list(future.result().results)
-
-
-def image_msg(rgb: np.ndarray) -> Image:
-    msg = Image()
-    fill_image_msg(msg, rgb, "rgb8")
-    return msg
-
-
-def png_msg(rgb: np.ndarray) -> CompressedImage:
-    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    assert ok
-    msg = CompressedImage()
-    msg.format = "png"
-    msg.data = array.array("B", data.tobytes())
-    return msg
 
 
 def as_array(msg: Image) -> np.ndarray:
@@ -139,24 +131,17 @@ def reference() -> Segmenter:
 @pytest.fixture(scope="module")
 def session(tmp_path_factory) -> Session:
     require(CAMVID_MODEL)
-    domain = random_domain()
-    node = NodeProcess(domain, {"model_path": CAMVID_MODEL, "diagnostics_period": 0.5},
-                       tmp_path_factory.mktemp("node") / "segnet.log")
-    harness = RosHarness(domain)
-    try:
-        s = Session(harness, node)
-        s.diagnostics = harness.collect(DiagnosticArray, "/diagnostics")
+    params = {"model_path": CAMVID_MODEL, "diagnostics_period": 0.5}
+    with node_session(params, tmp_path_factory.mktemp("node") / "segnet.log") as ns:
+        s = Session(ns.local, ns.node)
         s.wait_ready()
         yield s
-    finally:
-        harness.close()
-        node.stop()
 
 
 def test_outputs_carry_input_header_and_class_mask_equals_segmenter(session, reference):
     rgb = camvid_image(0)
     mask_msg, color_msg, overlay_msg, info = session.send(
-        image_msg(rgb), [session.class_mask, session.color_mask, session.overlay, session.info])
+        image_message(rgb), ("class_mask", "color_mask", "overlay", "info"))
     for msg in (mask_msg, color_msg, overlay_msg, info):
         assert msg.header.frame_id == FRAME_ID
     expected = reference.segment(rgb).class_map
@@ -177,19 +162,11 @@ def test_outputs_carry_input_header_and_class_mask_equals_segmenter(session, ref
 
 
 def test_diagnostics_report_rate_and_counters(session):
-    session.send(image_msg(camvid_image(1)))
-
-    def ours():
-        for arr in reversed(session.diagnostics):
-            for status in arr.status:
-                if status.name.startswith("segnet"):
-                    values = {kv.key: kv.value for kv in status.values}
-                    if int(values.get("frames processed", 0)) >= 1 and "render cpu median (ms)" in values:
-                        return values
-        return None
-
-    values = wait_for(ours, 10.0)
-    assert values, "no /diagnostics status from the node with render timings"
+    session.send(image_message(camvid_image(1)))
+    status = session.diagnostics.wait(
+        lambda s: int(s.get("frames processed", "0")) >= 1 and "render cpu median (ms)" in s.values, 10.0)
+    assert status, "no /diagnostics status from the node with render timings"
+    values = status.values
     for key in ("processing rate (Hz)", "latency median (ms)", "frames dropped", "frames rejected"):
         assert key in values
     # The niced render thread's CPU time: positive, and never more than its wall time (each render's CPU <= wall).
@@ -203,7 +180,7 @@ def test_runtime_parameters_change_overlay_and_invalid_values_are_rejected(sessi
     def overlay_error(alpha: float) -> float:
         (result,) = session.set_parameters(alpha=alpha)
         assert result.successful, result.reason
-        (overlay,) = session.send(image_msg(rgb), [session.overlay])
+        (overlay,) = session.send(image_message(rgb), ("overlay",))
         return float(np.abs(as_array(overlay).astype(np.int16) - rgb).mean())
 
     try:
@@ -220,28 +197,28 @@ def test_runtime_parameters_change_overlay_and_invalid_values_are_rejected(sessi
             if word != "alpha":
                 assert word in result.reason.lower() or "read" in result.reason.lower(), result.reason
         # The rejected alpha left the last good one in force.
-        (overlay,) = session.send(image_msg(rgb), [session.overlay])
+        (overlay,) = session.send(image_message(rgb), ("overlay",))
         assert np.abs(as_array(overlay).astype(np.int16) - rgb).mean() == pytest.approx(opaque, abs=0.5)
 
         (result,) = session.set_parameters(visualize="mask")
         assert result.successful, result.reason
-        before = len(session.overlay)
-        session.send(image_msg(rgb), [session.color_mask, session.info])
+        before = session.count("overlay")
+        session.send(image_message(rgb), ("color_mask", "info"))
         # A later frame fully rendered: an overlay of the frame before, had one been made, left before it.
-        session.send(image_msg(rgb), [session.color_mask, session.info])
-        assert len(session.overlay) == before  # overlay no longer rendered
+        session.send(image_message(rgb), ("color_mask", "info"))
+        assert session.count("overlay") == before  # overlay no longer rendered
     finally:
         session.set_parameters(alpha=150.0, visualize="overlay,mask")
 
 
 def _bad_images() -> list[tuple[str, Image]]:
     rgb = camvid_image(0)
-    unknown = image_msg(rgb)
+    unknown = image_message(rgb)
     unknown.encoding = "rgb_sparkle16"
-    short = image_msg(rgb)
+    short = image_message(rgb)
     short.data = short.data[: len(short.data) // 2]
     empty = Image(encoding="rgb8", height=0, width=0, step=0)
-    bad_step = image_msg(rgb)
+    bad_step = image_message(rgb)
     bad_step.step = 10
     return [("unknown encoding", unknown), ("short data", short), ("zero size", empty), ("step too small", bad_step)]
 
@@ -255,7 +232,7 @@ def reject_once(session: Session, bad, good, info, what: str):
     for _ in range(5):
         session.send_unanswered(bad)
         assert session.node.alive(), f"node died on {what}:\n{session.node.log()}"
-        (after,) = session.send(good, [session.info])
+        (after,) = session.send(good, ("info",))
         if after.frames_rejected != info.frames_rejected or after.frames_dropped == info.frames_dropped:
             return after
         info = after
@@ -263,8 +240,8 @@ def reject_once(session: Session, bad, good, info, what: str):
 
 
 def test_bad_inputs_are_skipped_counted_and_survived(session):
-    good = image_msg(camvid_image(1))
-    (info,) = session.send(good, [session.info])
+    good = image_message(camvid_image(1))
+    (info,) = session.send(good, ("info",))
     for what, bad in _bad_images():
         after = reject_once(session, bad, good, info, what)
         assert after.frames_rejected == info.frames_rejected + 1, what
@@ -275,9 +252,9 @@ def test_bad_inputs_are_skipped_counted_and_survived(session):
 
 
 def test_model_load_failure_exits_non_zero_with_a_clear_message(tmp_path):
-    node = NodeProcess(random_domain(), {"model_path": str(tmp_path / "no_such_model")}, tmp_path / "log.txt")
+    node = start_node(random_domain(), {"model_path": str(tmp_path / "no_such_model")}, tmp_path / "log.txt")
     try:
-        code = node.proc.wait(60)
+        code = node.wait(60)
     finally:
         node.stop()
     assert code != 0
@@ -286,33 +263,28 @@ def test_model_load_failure_exits_non_zero_with_a_clear_message(tmp_path):
 
 def test_compressed_png_input_gives_the_raw_result_and_camera_resolution_mask(session, tmp_path):
     rgb = cv2.resize(camvid_image(3), (640, 480), interpolation=cv2.INTER_AREA)
-    (raw_mask,) = session.send(image_msg(rgb), [session.class_mask])
+    (raw_mask,) = session.send(image_message(rgb), ("class_mask",))
     raw = as_array(raw_mask)
 
-    domain = random_domain()
-    node = NodeProcess(domain, {"model_path": CAMVID_MODEL, "use_compressed": True, "mask_resolution": "camera"},
-                       tmp_path / "compressed.log", node_name="segnet_png")
-    harness = RosHarness(domain)
-    try:
-        s = Session(harness, node, prefix="/segnet_png", input_topic="/image/compressed", compressed=True)
+    params = {"model_path": CAMVID_MODEL, "use_compressed": True, "mask_resolution": "camera"}
+    with node_session(params, tmp_path / "compressed.log", node_name="segnet_png") as ns:
+        node = ns.node
+        s = Session(ns.local, node, prefix="/segnet_png", input_topic="/image/compressed", compressed=True)
         s.wait_ready()
-        mask_msg, info = s.send(png_msg(rgb))
+        mask_msg, info = s.send(compressed_message(rgb, "png"))
         assert info.frames_rejected == 0
         mask = as_array(mask_msg)
         assert mask.shape == rgb.shape[:2]
         assert np.array_equal(mask, cv2.resize(raw, (640, 480), interpolation=cv2.INTER_NEAREST))
 
-        corrupt = png_msg(rgb)
+        corrupt = compressed_message(rgb, "png")
         corrupt.format = "jpeg"
         corrupt.data = array.array("B", b"\xff\xd8\xff\xe0" + bytes(200))
-        info_after = reject_once(s, corrupt, png_msg(rgb), info, "corrupt jpeg")
+        info_after = reject_once(s, corrupt, compressed_message(rgb, "png"), info, "corrupt jpeg")
         assert info_after.frames_rejected == info.frames_rejected + 1
         assert node.alive()
         node.proc.send_signal(signal.SIGTERM)  # what a launch system or container stop sends
-        assert node.proc.wait(15) == 0, node.log()
-    finally:
-        harness.close()
-        node.stop()
+        assert node.wait(15) == 0, node.log()
 
 
 def _tiny_model(tmp_path) -> str:
@@ -320,31 +292,22 @@ def _tiny_model(tmp_path) -> str:
     return str(write_model_dir(tmp_path / "fcn-tiny-128x64", (128, 64), 3))
 
 
-def test_qos_override_is_keyed_by_the_remapped_topic_and_applied(tmp_path, harness_factory):
-    domain = random_domain()
+def test_qos_override_is_keyed_by_the_remapped_topic_and_applied(tmp_path):
     key = "qos_overrides./camera/image_raw.subscription.reliability"
-    node = NodeProcess(domain, {"model_path": _tiny_model(tmp_path), "publish_grid": False, key: "reliable"},
-                       tmp_path / "log.txt", remappings={"image": "/camera/image_raw"})
-    harness = harness_factory(domain)
-    try:
-        def endpoints():
-            return [e for e in harness.node.get_subscriptions_info_by_topic("/camera/image_raw")
-                    if e.node_name == "segnet"] or not node.alive()
-
-        found = wait_for(endpoints, START_TIMEOUT)
-        assert found and node.alive(), node.log()
-        (endpoint,) = found
+    params = {"model_path": _tiny_model(tmp_path), "publish_grid": False, key: "reliable"}
+    with node_session(params, tmp_path / "log.txt", remappings={"image": "/camera/image_raw"}) as ns:
+        (endpoint,) = ns.node.wait_until(lambda: [
+            e for e in ns.local.node.get_subscriptions_info_by_topic("/camera/image_raw") if e.node_name == "segnet"],
+            START_TIMEOUT, "subscribe to /camera/image_raw")
         assert endpoint.qos_profile.reliability == ReliabilityPolicy.RELIABLE  # default is best effort
-    finally:
-        node.stop()
 
 
 def test_invalid_qos_override_exits_non_zero_with_one_fatal_line(tmp_path):
-    node = NodeProcess(random_domain(), {"model_path": _tiny_model(tmp_path), "publish_grid": False,
-                                         "qos_overrides./image.subscription.reliability": "sparkly"},
-                       tmp_path / "log.txt")
+    node = start_node(random_domain(), {"model_path": _tiny_model(tmp_path), "publish_grid": False,
+                                        "qos_overrides./image.subscription.reliability": "sparkly"},
+                      tmp_path / "log.txt")
     try:
-        code = node.proc.wait(60)
+        code = node.wait(60)
     finally:
         node.stop()
     log = node.log()
@@ -356,10 +319,10 @@ def test_invalid_qos_override_exits_non_zero_with_one_fatal_line(tmp_path):
 
 def test_unknown_registry_network_without_download_fails_fast(tmp_path):
     # download_missing false: nothing is fetched (tests stay offline); the error names the fix.
-    node = NodeProcess(random_domain(), {"network": "fcn-resnet18-cityscapes-512x256", "download_missing": False,
-                                         "publish_grid": False}, tmp_path / "log.txt")
+    node = start_node(random_domain(), {"network": "fcn-resnet18-cityscapes-512x256", "download_missing": False,
+                                        "publish_grid": False}, tmp_path / "log.txt")
     try:
-        code = node.proc.wait(60)
+        code = node.wait(60)
     finally:
         node.stop()
     log = node.log()
@@ -428,9 +391,9 @@ def test_sigint_exits_zero_promptly(session):
 
 
 def test_image_msg_round_trip_helper_is_consistent():
-    """Guards the test helpers above: as_array(image_msg(x)) is x and matches the node's converter."""
+    """Guards the test helpers: as_array(harness.image_message(x)) is x and matches the node's converter."""
     rgb = camvid_image(0)
-    msg = image_msg(rgb)
+    msg = image_message(rgb)
     assert np.array_equal(as_array(msg), rgb)
     assert np.array_equal(image_msg_to_rgb(msg), rgb)
 

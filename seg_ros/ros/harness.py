@@ -7,7 +7,8 @@ Small pieces, each usable alone:
   ``ROS_AUTOMATIC_DISCOVERY_RANGE`` would override the transport setting and is always removed.
 - ``NodeProcess``: ``segnet_node`` in its own process with that environment, its output in a log file; waits
   until a condition holds (or says why the node is not up), stops it with SIGINT → wait → kill.
-- ``LocalNode``: an rclpy node in this process (its own context on a given domain), spun in a background thread.
+- ``LocalNode``: an rclpy node in this process (its own context on a given domain), spun in a background thread;
+  ``node_session`` starts both on one domain and stops both.
 - ``CameraStream``: publishes ``CameraFrame`` s (Image or CompressedImage plus CameraInfo, one stamp for both)
   once, until answered, or at a fixed rate; ``SentFrame`` records what went out.
 - ``OutputCollector``: per-topic ``Received`` records (message raw or deserialized, receive times).
@@ -30,7 +31,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,6 +143,7 @@ class NodeProcess:
         self.domain = int(domain)
         self.log_path = Path(log_path)
         self.command = list(command) if command is not None else node_command(params, node_name, remappings)
+        self.exit_code: int | None = None  # set by ``stop``
         env = dds_env(domain)
         env.update(extra_env or {})
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
@@ -184,16 +187,17 @@ class NodeProcess:
     def stop(self, timeout: float = 20.0, kill_timeout: float = 5.0) -> int:
         """SIGINT, wait up to ``timeout`` s, then SIGKILL; closes the log. The exit code (-9 when killed).
 
-        Safe to call again: a child that already exited is only reaped.
+        The code is also kept in ``exit_code``. Safe to call again: a child that already exited is only reaped.
         """
         try:
             if self.alive():
                 self.proc.send_signal(signal.SIGINT)
             try:
-                return self.proc.wait(timeout)
+                self.exit_code = self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                return self.proc.wait(kill_timeout)
+                self.exit_code = self.proc.wait(kill_timeout)
+            return self.exit_code
         finally:
             self._log.close()
 
@@ -222,6 +226,38 @@ class NodeProcess:
         except OSError:
             return None
         return None
+
+
+@dataclass(frozen=True)
+class NodeSession:
+    """A node process and a ``LocalNode`` of this process on the same ROS domain (see ``node_session``)."""
+
+    domain: int
+    node: NodeProcess
+    local: LocalNode
+
+
+@contextmanager
+def node_session(params: Mapping[str, object], log_path: Path, domain: int | None = None,
+                 local_name: str = "seg_ros_harness", stop_timeout: float = 20.0,
+                 **node_options: Any) -> Iterator[NodeSession]:
+    """Start ``segnet_node`` (``NodeProcess(domain, params, log_path, **node_options)``) and a ``LocalNode``.
+
+    ``domain`` defaults to ``random_domain()``. On leaving the block the node is stopped (``NodeProcess.stop``
+    with ``stop_timeout``: its exit code is then in ``node.exit_code``) and the local node closed.
+    """
+    domain = random_domain() if domain is None else domain
+    node = NodeProcess(domain, params, log_path, **node_options)
+    try:
+        local = LocalNode(domain, local_name)
+    except BaseException:
+        node.stop(stop_timeout)
+        raise
+    try:
+        yield NodeSession(domain, node, local)
+    finally:
+        node.stop(stop_timeout)
+        local.close()
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.02,

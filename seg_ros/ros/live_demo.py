@@ -39,8 +39,6 @@ from seg_ros.ros.harness import (
     CameraFrame,
     CameraStream,
     DiagnosticsReader,
-    LocalNode,
-    NodeProcess,
     NodeStatus,
     OutputCollector,
     Received,
@@ -48,6 +46,7 @@ from seg_ros.ros.harness import (
     camera_info_for,
     grid_params,
     image_message,
+    node_session,
     random_domain,
 )
 from seg_ros.timing import StageTimer
@@ -156,7 +155,7 @@ class LiveRun:
     replay_frames: int
     replay_s: float
     status: NodeStatus | None
-    node_exit_code: int
+    node_exit_code: int | None
 
 
 @dataclass(frozen=True)
@@ -179,7 +178,7 @@ class LiveSummary:
     topics_not_recorded: dict[str, str]
     bag: str
     contact_sheet: str
-    node_exit_code: int
+    node_exit_code: int | None
     timing_ms: dict[str, Any]
     grid: dict[str, str | None]
 
@@ -192,18 +191,15 @@ def replay_into_node(domain: int, params: dict[str, object], frames: list[Camera
     one). Raises SegRosError when the node does not come up.
     """
     prefix = f"/{NODE_NAME}/"
-    node = NodeProcess(domain, params, log_path, node_name=NODE_NAME)
-    local = None
-    try:
-        local = LocalNode(domain, "segnet_live_demo")
-        collector = OutputCollector(local)
-        diagnostics = DiagnosticsReader(local, NODE_NAME)
-        stream = CameraStream(local, qos=2)
+    with node_session(params, log_path, domain, "segnet_live_demo", node_name=NODE_NAME) as session:
+        collector = OutputCollector(session.local)
+        diagnostics = DiagnosticsReader(session.local, NODE_NAME)
+        stream = CameraStream(session.local, qos=2)
 
         def discover() -> None:
             collector.discover((prefix, "/diagnostics"), skip)
 
-        node.wait_until(stream.subscribed, START_TIMEOUT, "subscribe to the camera")
+        session.node.wait_until(stream.subscribed, START_TIMEOUT, "subscribe to the camera")
         discover()
         time.sleep(1.0)  # let the collector's subscriptions match before the first frame
         discover()
@@ -221,10 +217,7 @@ def replay_into_node(domain: int, params: dict[str, object], frames: list[Camera
                         index=index)
         time.sleep(0.3)
         status = diagnostics.newest()
-    finally:
-        code = node.stop(20)
-        if local is not None:
-            local.close()
+    code = session.node.exit_code
     return LiveRun(collector, list(stream.sent), replay_frames, replay_s, status, code)
 
 
