@@ -160,8 +160,9 @@ class ModelFacts:
     class_colors: tuple[tuple[float, ...], ...] = ()
 
     def __post_init__(self) -> None:
-        for i, row in enumerate(self.class_colors, 1):
-            _color_row(row, f"{self.name or 'model'} class colour {i}")
+        rows = tuple(_color_row(row, f"{self.name or 'model'} class colour {i}")
+                     for i, row in enumerate(self.class_colors, 1))
+        object.__setattr__(self, "class_colors", rows)
         if self.input_size is not None and (len(self.input_size) != 2 or min(self.input_size) <= 0):
             raise ModelError(f"{self.name or 'model'}: input size must be (width, height) > 0, got {self.input_size}")
 

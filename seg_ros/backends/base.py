@@ -18,7 +18,12 @@ class Backend(Protocol):
     input_shape: tuple[int, int, int, int]
     output_shape: tuple[int, int, int, int]
 
-    def infer(self, tensor: np.ndarray) -> np.ndarray: ...
+    def infer(self, tensor: np.ndarray) -> np.ndarray:
+        """(1,3,H,W) float32 input of ``input_shape`` → (1,C,h,w) float32 logits of ``output_shape``.
+
+        Raises BackendError when the runtime fails.
+        """
+        ...
 
     def close(self) -> None:
         """Release what the backend holds (GPU memory, contexts) now rather than at garbage collection.
