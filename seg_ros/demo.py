@@ -36,8 +36,7 @@ def add_model_path(folder: Path) -> None:
 
 
 def choose_network(network: str) -> ModelSpec:
-    """``network`` if it resolves (downloading it if needed), else the preferred (or first) model folder on the
-    search path."""
+    """``network`` if it resolves (downloaded if needed), else the preferred (or first) model on the search path."""
     try:
         return resolve_model(network, download=True)
     except (ModelError, DownloadError) as exc:

@@ -19,17 +19,22 @@ Pure core (no rclpy): the console entry points (``seg_ros.cli.entry.run_cli``) a
 ``exit_code`` and print ``str(exc)`` as one line.
 """
 
+EXIT_OK = 0
+EXIT_FAILURE = 1  # runtime failure, or some inputs failed (listed by the command)
+EXIT_USER_ERROR = 2  # also argparse's status for a usage error
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+
 
 class SegRosError(Exception):
     """Base class of every error seg_ros raises on purpose; its message names the problem."""
 
-    exit_code = 1
+    exit_code = EXIT_FAILURE
 
 
 class UserError(SegRosError):
     """A problem the user fixes by changing the command, a file or a parameter (exit status 2)."""
 
-    exit_code = 2
+    exit_code = EXIT_USER_ERROR
 
 
 class ModelError(UserError):
@@ -63,7 +68,7 @@ class CameraModelError(UserError):
 class RuntimeFailure(SegRosError):
     """The machine, the network or a library failed while the command itself was valid (exit status 1)."""
 
-    exit_code = 1
+    exit_code = EXIT_FAILURE
 
 
 class BackendError(RuntimeFailure):
@@ -77,8 +82,8 @@ class DownloadError(RuntimeFailure):
 def exit_code(exc: BaseException) -> int:
     """The exit status an entry point returns for ``exc``: 2 user error, 130 interrupted, 1 anything else."""
     if isinstance(exc, KeyboardInterrupt):
-        return 130
-    return getattr(exc, "exit_code", 1) if isinstance(exc, SegRosError) else 1
+        return EXIT_INTERRUPTED
+    return exc.exit_code if isinstance(exc, SegRosError) else EXIT_FAILURE
 
 
 def one_line(exc: BaseException) -> str:

@@ -1,4 +1,8 @@
-"""Stage timings (preprocess / network / postprocess / render / publish): measured, kept, summarised."""
+"""Stage timings (preprocess / network / postprocess / render, and any other named stage): measured, kept, summarised.
+
+The segmenter records its three stages; the node adds ``render``, ``render cpu`` and ``grid``, the offline tools
+``read``, ``render`` and ``write``. Summaries list ``STAGES`` in pipeline order, then the others by name.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ class StageTimer:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        """Time the ``with`` block as one sample of stage ``name`` (recorded even when the block raises)."""
         start = time.perf_counter()
         try:
             yield
@@ -30,11 +35,13 @@ class StageTimer:
             self.add(name, (time.perf_counter() - start) * 1000.0)
 
     def add(self, name: str, ms: float) -> None:
+        """Record one duration of ``ms`` milliseconds for stage ``name``."""
         with self._lock:
             self._samples[name].append(ms)
             self.last[name] = ms
 
     def stages(self) -> list[str]:
+        """Names of the stages seen so far: ``STAGES`` in pipeline order, then the others sorted."""
         with self._lock:
             names = list(self._samples)
         return [s for s in STAGES if s in names] + sorted(s for s in names if s not in STAGES)
@@ -52,6 +59,7 @@ class StageTimer:
         return out
 
     def format_table(self, title: str = "stage timings (ms)") -> str:
+        """The summary as a text table (mean, median, p99, count per stage) under ``title``."""
         rows = [f"{title}:", f"  {'stage':<12} {'mean':>8} {'median':>8} {'p99':>8} {'count':>6}"]
         for name, s in self.summary().items():
             rows.append(f"  {name:<12} {s['mean']:8.2f} {s['median']:8.2f} {s['p99']:8.2f} {int(s['count']):6d}")

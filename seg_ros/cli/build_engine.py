@@ -21,7 +21,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     parser = argparse.ArgumentParser(
         prog="segnet-build-engine",
-        description="Build a TensorRT engine for a network and store it in the engine cache.")
+        description="Build a TensorRT engine for a network and store it in the engine cache.",
+        epilog="Exit status: 0 built or up to date, 1 TensorRT failed to parse or build, 2 bad network, argument "
+               "or a machine where TensorRT cannot run.")
     parser.add_argument("network", metavar="NETWORK_OR_ONNX",
                         help="registry network name, model folder or .onnx file (as for segnet --network)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp16",

@@ -1,10 +1,10 @@
-"""The one error policy of every console entry point (segnet, segnet-eval, segnet-download, segnet-build-engine,
-``python -m seg_ros.demo``).
+"""The one error policy of every console entry point.
 
-Exit status: 0 success; 2 user error (:class:`~seg_ros.errors.UserError`: bad model, bad path, bad parameter;
-argparse usage errors exit 2 too); 1 runtime failure (:class:`~seg_ros.errors.RuntimeFailure`, an ``OSError``
-nobody turned into a seg_ros error); 130 interrupted (Ctrl-C). Errors are one line on stderr,
-``PROG: error: MESSAGE``, without a traceback. Any other exception is a bug and keeps its traceback.
+Used by segnet, segnet-eval, segnet-download, segnet-build-engine and ``python -m seg_ros.demo``. Exit status:
+0 success; 2 user error (:class:`~seg_ros.errors.UserError`: bad model, bad path, bad parameter; argparse usage
+errors exit 2 too); 1 runtime failure (:class:`~seg_ros.errors.RuntimeFailure`, or an ``OSError`` nobody turned
+into a seg_ros error); 130 interrupted (Ctrl-C). Errors are one line on stderr, ``PROG: error: MESSAGE``, without
+a traceback. Any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -12,12 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from seg_ros.errors import SegRosError, exit_code, one_line
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
+from seg_ros.errors import EXIT_FAILURE, EXIT_INTERRUPTED, SegRosError, exit_code, one_line
 
 
 def run_cli(prog: str, main_fn: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:

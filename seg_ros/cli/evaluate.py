@@ -215,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Prediction is the argmax over all output channels unless --ignore-class is given. Labels equal to "
                "the ignore index are not scored; predicting the void class on a labelled pixel counts as wrong. "
                "Mean IoU averages classes present in labels or predictions; mean class accuracy averages classes "
-               "present in labels. Exit status: 0 ok, 1 some pairs skipped, 2 usage or model error.")
+               "present in labels. Exit status: 0 ok, 1 some pairs skipped or a runtime failure (backend, download), "
+               "2 bad arguments, model, data set or output file.")
     parser.add_argument("network", help="registry network name/alias, model folder or .onnx file")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--list", type=Path, help="file of 'IMAGE LABEL' lines relative to its folder (SegNet layout)")

@@ -7,7 +7,8 @@ Examples::
     segnet video.avi out.avi --network espnet-camvid-480x360 --timing
     segnet images/ masks/mask_%03i.png --visualize mask --filter-mode point
 
-Exit status: 0 all inputs done, 1 some inputs failed (listed at the end), 2 bad arguments, model or output.
+Exit status (``seg_ros.cli.entry``): 0 all inputs done; 1 some inputs failed (listed at the end) or a runtime
+failure (backend, download); 2 bad arguments, model, input or output, in one line naming it.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(mirrors jetson-inference's segnet.py).",
         epilog="INPUT: image file, folder of images, quoted wildcard (\"images/trail_*.jpg\") or video file. "
                "OUTPUT: image file, folder (same stem per input), pattern with %i (out_%03i.jpg) or video file. "
-               "Exit status: 0 done, 1 some inputs failed, 2 bad arguments, model or output.")
+               "Exit status: 0 done, 1 some inputs failed or a runtime failure (backend, download), 2 bad arguments, "
+               "model, input or output.")
     parser.add_argument("input", help="image, folder, quoted wildcard or video")
     parser.add_argument("output", nargs="?", default=None, help="image, folder, %%i pattern or video (optional)")
     model = parser.add_argument_group("network")
