@@ -36,7 +36,11 @@ def is_video_path(path: str | Path) -> bool:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """An image file as RGB uint8 (H,W,3); grey and alpha images become RGB."""
+    """An image file as RGB uint8 (H,W,3); grey and alpha images become RGB, EXIF rotation is applied.
+
+    16-bit files (PNG, TIFF, PGM) and float TIFFs keep their depth when decoded and are scaled to 8 bit
+    like a raw ``mono16`` / ``rgb16`` message with automatic range (robust per-image percentiles).
+    """
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"{path}: no such file")
@@ -46,7 +50,7 @@ def read_image(path: str | Path) -> np.ndarray:
     except OSError as exc:
         raise MediaError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     try:
-        return compressed_to_rgb("", data)  # the one encoded-bytes decoder (also CompressedImage's)
+        return compressed_to_rgb("", data, exif_orientation=True)  # the one encoded-bytes decoder
     except ImageConversionError:
         raise MediaError(f"{path}: not a readable image (corrupt or unsupported format)") from None
 

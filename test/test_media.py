@@ -203,3 +203,79 @@ def test_write_image_below_a_file_is_a_media_error(tmp_path: Path) -> None:
     (tmp_path / "a_file").write_text("")
     with pytest.raises(MediaError, match="cannot write"):
         write_image(tmp_path / "a_file" / "x.png", _gradient())
+
+
+def _exif_orientation_jpeg(bgr: np.ndarray, orientation: int) -> bytes:
+    """A JPEG with an EXIF APP1 segment holding only the Orientation tag (0x0112), big-endian TIFF layout."""
+    ok, jpg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 100])
+    assert ok
+    tiff = b"MM\x00\x2a\x00\x00\x00\x08" + b"\x00\x01" + b"\x01\x12\x00\x03\x00\x00\x00\x01"
+    tiff += orientation.to_bytes(2, "big") + b"\x00\x00" + b"\x00\x00\x00\x00"
+    payload = b"Exif\x00\x00" + tiff
+    app1 = b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
+    data = jpg.tobytes()
+    return data[:2] + app1 + data[2:]
+
+
+def test_read_image_applies_exif_rotation(tmp_path: Path) -> None:
+    """Photos keep their EXIF rotation (orientation 6: rotate 90° clockwise), as before 16-bit decoding."""
+    rgb = np.zeros((30, 60, 3), np.uint8)
+    rgb[:, :30] = (250, 10, 10)  # left half red
+    (tmp_path / "rot.jpg").write_bytes(_exif_orientation_jpeg(np.ascontiguousarray(rgb[..., ::-1]), 6))
+    image = read_image(tmp_path / "rot.jpg")
+    assert image.shape == (60, 30, 3)
+    assert image[5, 15, 0] > 200 and image[55, 15, 0] < 50  # red now on top
+
+
+def test_read_image_16bit_grey_png_keeps_its_depth(tmp_path: Path) -> None:
+    """A 12-bit frame in a 16-bit PNG: stretched like a raw mono16 message (automatic range), not read as 0..15."""
+    from seg_ros.image_conversion import image_to_rgb
+
+    y, x = np.mgrid[0:36, 0:48]
+    values = (x * 85 + y * 3).astype(np.uint16)  # 0 .. 4100
+    cv2.imwrite(str(tmp_path / "g16.png"), values)
+    image = read_image(tmp_path / "g16.png")
+    np.testing.assert_array_equal(image, image_to_rgb("mono16", 36, 48, 96, 0, values.tobytes()))
+    assert image.max() == 255 and image.min() == 0
+    eight_bit = cv2.imread(str(tmp_path / "g16.png"))  # what OpenCV's 8-bit read gives: the high byte
+    assert eight_bit.max() <= 16
+
+
+def test_read_image_16bit_colour_png(tmp_path: Path) -> None:
+    from seg_ros.image_conversion import image_to_rgb
+
+    rgb16 = (_gradient().astype(np.uint16) * 16 + 5)  # 12-bit colour
+    cv2.imwrite(str(tmp_path / "c16.png"), np.ascontiguousarray(rgb16[..., ::-1]))
+    image = read_image(tmp_path / "c16.png")
+    h, w = rgb16.shape[:2]
+    np.testing.assert_array_equal(image, image_to_rgb("rgb16", h, w, w * 6, 0, rgb16.tobytes()))
+    assert image[..., 2].max() == image[..., 2].min()  # the flat blue channel stays flat
+    assert int(image[..., 0].max()) - int(image[..., 0].min()) >= 200  # the red ramp is stretched
+
+
+@pytest.mark.skipif(not (SHARED / "models" / "espnet-camvid-480x360").is_dir() or not IMAGES.is_dir(),
+                    reason="shared model or images not found")
+def test_segnet_cli_on_a_16bit_png(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture) -> None:
+    """segnet on a 16-bit grey PNG: the class map of the stretched frame, not of a nearly black one."""
+    from seg_ros.cli.segnet import main
+    from seg_ros.image_conversion import image_to_rgb
+    from seg_ros.model import load_model_dir
+    from seg_ros.segmenter import Segmenter
+
+    model = SHARED / "models" / "espnet-camvid-480x360"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    grey = cv2.resize(cv2.imread(str(IMAGES / "city_0.jpg"), cv2.IMREAD_GRAYSCALE), (480, 360),
+                      interpolation=cv2.INTER_AREA)
+    values = grey.astype(np.uint16) * 16  # 12-bit camera counts
+    cv2.imwrite(str(tmp_path / "frame16.png"), values)
+    rc = main([str(tmp_path / "frame16.png"), str(tmp_path / "mask.png"), "--network", str(model),
+               "--visualize", "mask", "--filter-mode", "point", "--alpha", "255"])
+    assert rc == 0, capsys.readouterr().err
+    segmenter = Segmenter(load_model_dir(model))
+    colours = segmenter.spec.colors[:, :3].astype(np.uint8)
+    stretched = image_to_rgb("mono16", 360, 480, 960, 0, values.tobytes())
+    expected = colours[segmenter.segment(stretched).class_map]
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "mask.png"))[..., ::-1], expected)
+    dark = colours[segmenter.segment(np.repeat((values >> 8).astype(np.uint8)[..., None], 3, axis=2)).class_map]
+    assert (expected != dark).any(axis=2).mean() > 0.2  # the old high-byte reading segments differently
