@@ -710,8 +710,11 @@ class NodeStatus:
 
 
 class DiagnosticsReader:
-    """Subscribes to ``topic`` (``/diagnostics``) on ``local`` and keeps the statuses whose name starts with
-    ``node_name`` (a node's status is named after it: ``segnet: segmentation``)."""
+    """The ``/diagnostics`` statuses of one node, received on ``local``.
+
+    Keeps every status on ``topic`` whose name starts with ``node_name`` (a node names its status after
+    itself: ``segnet: segmentation``).
+    """
 
     def __init__(self, local: LocalNode, node_name: str = NODE_NAME, topic: str = "/diagnostics",
                  qos: Any = 10) -> None:
