@@ -34,17 +34,8 @@ from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from seg_ros.ground_projection import Extrinsics  # noqa: E402
 from seg_ros.occupancy_grid import GridSpec, TraversabilityMapper  # noqa: E402
 from seg_ros.registry import resolve_model  # noqa: E402
-from seg_ros.ros.harness import (  # noqa: E402
-    CameraFrame,
-    CameraStream,
-    DiagnosticsReader,
-    LocalNode,
-    NodeProcess,
-    OutputCollector,
-    Stamp,
-    image_message,
-    wait_for,
-)
+from seg_ros.ros import harness  # noqa: E402
+from seg_ros.ros.harness import Stamp  # noqa: E402
 from seg_ros.segmenter import Segmenter  # noqa: E402
 from seg_ros.synthetic import write_model_dir  # noqa: E402
 
@@ -96,15 +87,15 @@ def camvid_image(index: int = 0) -> np.ndarray:
 class GridSession:
     """Image + CameraInfo publishers and the node's output collector, in this process (outputs by key)."""
 
-    def __init__(self, local: LocalNode, node: NodeProcess, prefix: str = "/segnet") -> None:
+    def __init__(self, local: harness.LocalNode, node: harness.NodeProcess, prefix: str = "/segnet") -> None:
         self.local, self.node, self.prefix = local, node, prefix
         # The node holds a frame's CameraInfo before its image arrives.
-        self.stream = CameraStream(local, "/image", "/camera_info", info_lead=0.15)
-        self.out = OutputCollector(local)
+        self.stream = harness.CameraStream(local, "/image", "/camera_info", info_lead=0.15)
+        self.out = harness.OutputCollector(local)
         self.class_mask = self.out.subscribe(f"{prefix}/class_mask", Image)
         self.heading = self.out.subscribe(f"{prefix}/trail_heading", TrailHeading)
         self.pose = self.out.subscribe(f"{prefix}/trail_heading_pose", PoseStamped)
-        self.diagnostics = DiagnosticsReader(local)
+        self.diagnostics = harness.DiagnosticsReader(local)
         self._late = 0
         self.grids = self.latched_grids(depth=10)  # every grid from the start
         self._stamp = 2000
@@ -123,15 +114,15 @@ class GridSession:
         return self.out.find(key, stamp) is not None
 
     def wait_message(self, key: str, stamp: Stamp, timeout: float = 10.0):
-        return wait_for(lambda: self.out.find(key, stamp), timeout)
+        return harness.wait_for(lambda: self.out.find(key, stamp), timeout)
 
     def send(self, rgb: np.ndarray, info: CameraInfo | None, outputs: list[str],
              frame_id: str = CAMERA_FRAME) -> Stamp:
         """Publish ``info`` (if any) then the image with one fresh stamp until every key in ``outputs`` has it."""
         self._stamp += 1
         stamp = Stamp(self._stamp, 456_000_000)
-        found = self.stream.send(CameraFrame(image_message(rgb, frame_id), info), self.out, outputs, stamp,
-                                 OUTPUT_TIMEOUT)
+        frame = harness.CameraFrame(harness.image_message(rgb, frame_id), info)
+        found = self.stream.send(frame, self.out, outputs, stamp, OUTPUT_TIMEOUT)
         assert found, f"no outputs for stamp {stamp}; node alive={self.node.alive()}\n{self.node.log()}"
         return stamp
 
@@ -230,7 +221,7 @@ def test_bad_camera_info_stops_the_grid_not_the_masks(session):
     for what, info, logged in (("zeros", zeros, "not calibrated"), ("NaN", nan, "finite"),
                                ("size", wrong_size, "describes a 640x480 image")):
         bad[what] = session.send(rgb, info, [session.class_mask])
-        assert wait_for(lambda logged=logged: logged in session.node.log(), 5.0), what
+        assert harness.wait_for(lambda logged=logged: logged in session.node.log(), 5.0), what
         assert session.node.alive()
 
     stamp = session.send(rgb, good, [session.class_mask, session.heading])
