@@ -1,0 +1,160 @@
+"""segnet_node over real DDS with the inputs cameras and bags carry: YUV, Bayer, 16-bit, compressed 16-bit.
+
+Two node processes (ESPNet-CamVid): one on raw ``image``, one on ``image/compressed``. The same frame sent raw
+and compressed must give the same class mask; the expected class map comes from the pure ``Segmenter`` on
+RGB pixels converted here by OpenCV directly (YUV, Bayer) or from the raw frame.
+"""
+
+from __future__ import annotations
+
+import array
+
+import cv2
+import numpy as np
+import pytest
+from conftest import node_session
+from shared_data import CAMVID_DATA, CAMVID_MODEL, require
+
+pytestmark = pytest.mark.ros
+
+rclpy = pytest.importorskip("rclpy")
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+
+from seg_ros.image_conversion import image_to_rgb  # noqa: E402
+from seg_ros.registry import resolve_model  # noqa: E402
+from seg_ros.ros.harness import CameraFrame, CameraStream, OutputCollector, Stamp  # noqa: E402
+from seg_ros.segmenter import Segmenter  # noqa: E402
+
+SegmentationInfo = pytest.importorskip("seg_ros.msg", reason="seg_ros messages not built").SegmentationInfo
+
+START_TIMEOUT = 60.0  # model load + discovery on a busy 2-core machine
+OUTPUT_TIMEOUT = 20.0
+FRAME_ID = "test_camera_optical"
+
+
+class Feed:
+    """One node as seen from here: a camera publisher and the node's class mask and info, matched by stamp."""
+
+    def __init__(self, session, input_topic: str, compressed: bool) -> None:
+        self.session = session
+        self.stream = CameraStream(session.local, input_topic, info_topic=None, compressed=compressed)
+        self.out = OutputCollector(session.local)
+        self.out.subscribe("/segnet/class_mask", Image)
+        self.out.subscribe("/segnet/info", SegmentationInfo)
+        self._stamp = 2000
+        session.node.wait_until(self.stream.subscribed, START_TIMEOUT, "subscribe to its input")
+
+    def send(self, msg) -> tuple[np.ndarray, object]:
+        """Publish ``msg`` (again every 3 s until answered); the class mask (H, W) and info stamped like it."""
+        msg.header.frame_id = FRAME_ID
+        self._stamp += 1
+        stamp = Stamp(self._stamp, 0)
+        found = self.stream.send(CameraFrame(msg), self.out, ["/segnet/class_mask", "/segnet/info"], stamp,
+                                 OUTPUT_TIMEOUT)
+        assert found, f"no outputs for {stamp}; node alive={self.session.node.alive()}\n{self.session.node.log()}"
+        mask_msg, info = found
+        assert mask_msg.encoding == "mono8"
+        rows = np.frombuffer(mask_msg.data, np.uint8).reshape(mask_msg.height, mask_msg.step)
+        return rows[:, : mask_msg.width].copy(), info
+
+
+@pytest.fixture(scope="module")
+def reference() -> Segmenter:
+    return Segmenter(resolve_model(str(require(CAMVID_MODEL))))
+
+
+@pytest.fixture(scope="module")
+def raw_feed(tmp_path_factory):
+    require(CAMVID_MODEL)
+    with node_session({"model_path": CAMVID_MODEL}, tmp_path_factory.mktemp("raw") / "segnet.log") as ns:
+        yield Feed(ns, "/image", compressed=False)
+
+
+@pytest.fixture(scope="module")
+def compressed_feed(tmp_path_factory):
+    require(CAMVID_MODEL)
+    params = {"model_path": CAMVID_MODEL, "use_compressed": True}
+    with node_session(params, tmp_path_factory.mktemp("compressed") / "segnet.log") as ns:
+        yield Feed(ns, "/image/compressed", compressed=True)
+
+
+@pytest.fixture(scope="module")
+def scene() -> np.ndarray:
+    """A CamVid street frame at the network size (480x360: even, as every YUV layout needs)."""
+    names = require(CAMVID_DATA / "test.txt").read_text().split()
+    bgr = cv2.resize(cv2.imread(str(CAMVID_DATA / names[0])), (480, 360), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(bgr[..., ::-1])
+
+
+def raw_image(encoding: str, pixels: np.ndarray, width: int) -> Image:
+    """A ``sensor_msgs/Image`` holding packed ``pixels`` (rows first) as ``encoding``."""
+    rows = np.ascontiguousarray(pixels).view(np.uint8).reshape(pixels.shape[0], -1)
+    height = {"nv12": rows.shape[0] * 2 // 3}.get(encoding, rows.shape[0])
+    return Image(encoding=encoding, height=height, width=width, step=rows.shape[1], is_bigendian=0,
+                 data=array.array("B", rows.tobytes()))
+
+
+def bt601(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    f = rgb.astype(np.float64)
+    r, g, b = f[..., 0], f[..., 1], f[..., 2]
+    return (16 + 0.257 * r + 0.504 * g + 0.098 * b, 128 - 0.148 * r - 0.291 * g + 0.439 * b,
+            128 + 0.439 * r - 0.368 * g - 0.071 * b)
+
+
+def camera_bytes(encoding: str, rgb: np.ndarray) -> tuple[np.ndarray, int]:
+    """(pixels as a camera sends them, OpenCV code that turns them into RGB) for yuyv, uyvy, nv12, bayer_rggb8."""
+    y, u, v = bt601(rgb)
+    u2, v2 = (u[:, 0::2] + u[:, 1::2]) / 2, (v[:, 0::2] + v[:, 1::2]) / 2
+    if encoding in ("yuyv", "uyvy"):
+        quad = [y[:, 0::2], u2, y[:, 1::2], v2] if encoding == "yuyv" else [u2, y[:, 0::2], v2, y[:, 1::2]]
+        packed = np.clip(np.rint(np.stack(quad, axis=-1)), 0, 255).astype(np.uint8).reshape(rgb.shape[0], -1, 2)
+        return packed, cv2.COLOR_YUV2RGB_YUY2 if encoding == "yuyv" else cv2.COLOR_YUV2RGB_UYVY
+    if encoding == "nv12":
+        u4, v4 = (u2[0::2] + u2[1::2]) / 2, (v2[0::2] + v2[1::2]) / 2
+        chroma = np.stack([u4, v4], axis=-1).reshape(rgb.shape[0] // 2, -1)
+        planes = np.concatenate([y, chroma], axis=0)
+        return np.clip(np.rint(planes), 0, 255).astype(np.uint8), cv2.COLOR_YUV2RGB_NV12
+    mosaic = np.empty(rgb.shape[:2], np.uint8)  # bayer_rggb8: R at (0,0), G at (0,1) and (1,0), B at (1,1)
+    mosaic[0::2, 0::2], mosaic[0::2, 1::2] = rgb[0::2, 0::2, 0], rgb[0::2, 1::2, 1]
+    mosaic[1::2, 0::2], mosaic[1::2, 1::2] = rgb[1::2, 0::2, 1], rgb[1::2, 1::2, 2]
+    return mosaic, cv2.COLOR_BayerBG2RGB  # OpenCV's name for the ROS RGGB pattern
+
+
+@pytest.mark.parametrize("encoding", ["yuyv", "uyvy", "nv12", "bayer_rggb8"])
+def test_camera_encodings_are_segmented_like_their_rgb(encoding, raw_feed, reference, scene):
+    """The camera's own format over DDS: the class map of the RGB OpenCV makes of the same bytes, none rejected."""
+    pixels, code = camera_bytes(encoding, scene)
+    mask, info = raw_feed.send(raw_image(encoding, pixels, scene.shape[1]))
+    expected = reference.segment(cv2.cvtColor(pixels, code)).class_map
+    assert info.frames_rejected == 0, raw_feed.session.node.log()
+    np.testing.assert_array_equal(mask, expected)
+    assert len(np.unique(expected)) >= 4  # a street scene, not one class everywhere
+
+
+def _twelve_bit(scene: np.ndarray) -> np.ndarray:
+    return (scene.astype(np.uint16) * 16 + 3)  # 0..4083: what a 12-bit sensor delivers in 16-bit words
+
+
+@pytest.mark.parametrize("encoding", ["mono16", "rgb16"])
+def test_compressed_16bit_png_equals_raw_16bit(encoding, raw_feed, compressed_feed, reference, scene):
+    """image_transport's ``"mono16; png compressed "`` (16-bit PNG) gives the raw mono16 class mask, stretched."""
+    values = _twelve_bit(scene)
+    if encoding == "mono16":
+        values = np.ascontiguousarray(cv2.cvtColor(values, cv2.COLOR_RGB2GRAY))
+        fmt, stored = "mono16; png compressed ", values
+    else:
+        fmt, stored = "rgb16; png compressed bgr16", np.ascontiguousarray(values[..., ::-1])  # cv_bridge's bgr16
+    ok, png = cv2.imencode(".png", stored)
+    assert ok
+    compressed_mask, info = compressed_feed.send(CompressedImage(format=fmt, data=array.array("B", png.tobytes())))
+    raw_mask, _ = raw_feed.send(raw_image(encoding, values, scene.shape[1]))
+    assert info.frames_rejected == 0, compressed_feed.session.node.log()
+    np.testing.assert_array_equal(compressed_mask, raw_mask)
+    h, w = scene.shape[:2]
+    stretched = image_to_rgb(encoding, h, w, values.strides[0], 0, values.tobytes())
+    assert stretched.max() == 255  # automatic range: the 12-bit frame fills 0..255
+    np.testing.assert_array_equal(compressed_mask, reference.segment(stretched).class_map)
+    # What the node segmented before: the high byte only, a nearly black frame; its class map differs widely.
+    dark = np.repeat((values >> 8).astype(np.uint8)[..., None], 3, axis=2) if values.ndim == 2 else \
+        (values >> 8).astype(np.uint8)
+    assert (reference.segment(np.ascontiguousarray(dark)).class_map != compressed_mask).mean() > 0.2
