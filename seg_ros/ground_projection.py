@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from seg_ros.camera_model import CameraModel, CameraModelError
+from seg_ros.camera_model import CameraModel
+from seg_ros.errors import CameraModelError
 
 # Columns are the optical axes (x right, y down, z forward) expressed in a level, forward-looking camera body
 # frame (x forward, y left, z up).

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from seg_ros.camera_model import CameraModel, CameraModelError
-from seg_ros.errors import SegRosError
+from seg_ros.camera_model import CameraModel
+from seg_ros.errors import CameraModelError, SegRosError
 
 K_FULL = [500.0, 0.0, 320.0, 0.0, 510.0, 240.0, 0.0, 0.0, 1.0]
 POINTS = np.array([[0.3, -0.2, 2.0], [-0.5, 0.4, 3.0], [0.0, 0.0, 1.0], [0.8, 0.6, 4.0]])

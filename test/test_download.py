@@ -15,7 +15,8 @@ import pytest
 
 from seg_ros import registry
 from seg_ros.cli import download as cli
-from seg_ros.download import MIRROR_ENV, DownloadError, download_network
+from seg_ros.download import MIRROR_ENV, download_network
+from seg_ros.errors import DownloadError
 
 NAME = "fcn-resnet18-deepscene-576x320"
 DIR = "FCN-ResNet18-DeepScene-576x320"

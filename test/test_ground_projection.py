@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from seg_ros.camera_model import CameraModel, CameraModelError
+from seg_ros.camera_model import CameraModel
+from seg_ros.errors import CameraModelError
 from seg_ros.ground_projection import Extrinsics, ground_to_pixel, pixel_to_ground
 
 FX, FY, CX, CY = 600.0, 600.0, 319.5, 239.5

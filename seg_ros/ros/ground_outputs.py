@@ -30,7 +30,8 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo
 
-from seg_ros.camera_model import CameraModel, CameraModelError
+from seg_ros.camera_model import CameraModel
+from seg_ros.errors import CameraModelError
 from seg_ros.ground_projection import Extrinsics
 from seg_ros.occupancy_grid import GridResult, TraversabilityMapper
 from seg_ros.ros.params import GridSettings

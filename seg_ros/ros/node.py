@@ -41,8 +41,8 @@ from std_msgs.msg import Header
 
 from seg_ros import render
 from seg_ros.classify import resize_class_map
-from seg_ros.errors import ModelError, SegRosError
-from seg_ros.image_conversion import ImageConversionError, compressed_to_rgb, image_msg_to_rgb
+from seg_ros.errors import ImageConversionError, ModelError, SegRosError
+from seg_ros.image_conversion import compressed_to_rgb, image_msg_to_rgb
 from seg_ros.latest_frame import LatestFrame, fresh_frame_wait
 from seg_ros.msg import SegmentationInfo, TrailHeading
 from seg_ros.registry import resolve_model
