@@ -28,8 +28,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from seg_ros.demo import DEFAULT_NETWORK, add_model_path, choose_network
-from seg_ros.errors import SegRosError
+from seg_ros.cli.entry import run_cli
+from seg_ros.defaults import DEFAULT_NETWORK
+from seg_ros.demo import add_model_path, choose_network
+from seg_ros.errors import MediaError
 from seg_ros.image_conversion import image_msg_to_rgb
 from seg_ros.media import natural_key, read_image, write_image
 from seg_ros.paths import package_file, shared_root
@@ -285,7 +287,7 @@ def run(shared: Path, output: Path, network: str, rate: float, loops: int, threa
     """
     paths = sorted((shared / SAMPLES).glob("trail_*.jpg"), key=natural_key)
     if not paths:
-        raise SegRosError(f"no trail_*.jpg sample images under {shared / SAMPLES}")
+        raise MediaError(f"no trail_*.jpg sample images under {shared / SAMPLES}")
     if (shared / "models").is_dir():
         add_model_path(shared / "models")
     spec = choose_network(network)
@@ -332,6 +334,11 @@ def run(shared: Path, output: Path, network: str, rate: float, loops: int, threa
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``make demo``; exit status as in ``seg_ros.cli.entry``, and 1 when no frame came back or the node failed."""
+    return run_cli("live demo", _main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m seg_ros.ros.live_demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", type=Path, default=shared_root(), help="the shared data folder")
     parser.add_argument("--output", type=Path, default=Path("demo_output"), help="where results are written")
@@ -342,12 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.loops <= 0:
         parser.error("--rate and --loops must be positive")
-    try:
-        summary = run(args.shared.expanduser().resolve(), args.output, args.network, args.rate, args.loops,
-                      args.threads)
-    except SegRosError as exc:
-        print(f"live demo: error: {exc}", file=sys.stderr)
-        return 2
+    summary = run(args.shared.expanduser().resolve(), args.output, args.network, args.rate, args.loops,
+                  args.threads)
     return 0 if summary.frames_processed > 0 and summary.node_exit_code == 0 else 1
 
 
