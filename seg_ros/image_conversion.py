@@ -116,7 +116,7 @@ def _why_unsupported(encoding: str) -> str:
     if kind == "F" and bits == 64:
         return "64-bit float data is not an image"
     if kind == "F":
-        return f"{channels}-channel float data is not an image (only 32FC1 is, scaled like mono16)"
+        return f"{channels}-channel float data is not an image: only 32FC1 is"
     return f"{channels} channels: at most 4 are an image"
 
 
@@ -378,7 +378,11 @@ def _as_byte_buffer(data: Any) -> np.ndarray:
         view = memoryview(data)
     except TypeError:
         try:
-            return np.asarray(data, dtype=np.uint8).reshape(-1)
+            values = np.asarray(data).reshape(-1)
+            # numpy < 2 wraps out-of-range ints in asarray(..., uint8) silently: check the range first.
+            if values.size and (values.dtype.kind not in "iub" or values.min() < 0 or values.max() > 255):
+                raise ValueError(f"values must be integers 0..255, got dtype {values.dtype}")
+            return values.astype(np.uint8)
         except (TypeError, ValueError, OverflowError) as exc:
             raise ImageConversionError(f"image data of type {type(data).__name__} is not a byte buffer: {exc}") from exc
     if not view.c_contiguous:
