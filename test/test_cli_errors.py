@@ -191,3 +191,28 @@ def test_installed_executables_follow_the_policy(prog: str, place: Path) -> None
                           timeout=120, cwd=place)
     assert proc.returncode == 2, proc.stderr
     assert "error:" in proc.stderr.strip().splitlines()[-1] and "Traceback" not in proc.stderr
+
+
+def test_live_demo_follows_the_policy(place: Path) -> None:
+    """``make demo`` (python -m seg_ros.ros.live_demo): missing samples are a user error, in one line."""
+    pytest.importorskip("rclpy")
+    proc = subprocess.run([sys.executable, "-m", "seg_ros.ros.live_demo", "--shared", str(place / "no-shared")],
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120,
+                          cwd=place)
+    assert proc.returncode == 2, proc.stderr
+    assert str(place / "no-shared") in one_error_line(proc.stderr, "live demo")
+
+
+def test_segnet_node_exits_2_for_a_bad_model(place: Path) -> None:
+    """segnet_node with a model folder that holds no network: exit status 2, the fatal log line names it."""
+    pytest.importorskip("rclpy")
+    from seg_ros.ros.harness import dds_env, node_command, random_domain
+
+    cmd = node_command({"model_path": str(place / "bad-model"), "publish_grid": False})
+    if Path(cmd[0]).name != "segnet_node":
+        pytest.skip("segnet_node console script not installed in this environment")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=dds_env(random_domain()), timeout=120, cwd=place)
+    assert proc.returncode == 2, proc.stderr
+    fatal = [line for line in (proc.stdout + proc.stderr).splitlines() if "FATAL" in line]
+    assert len(fatal) == 1 and str(place / "bad-model") in fatal[0], proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -41,7 +41,7 @@ from std_msgs.msg import Header
 
 from seg_ros import render
 from seg_ros.classify import resize_class_map
-from seg_ros.errors import ImageConversionError, ModelError, SegRosError
+from seg_ros.errors import EXIT_USER_ERROR, ConfigError, ImageConversionError, ModelError, SegRosError
 from seg_ros.image_conversion import compressed_to_rgb, image_msg_to_rgb
 from seg_ros.latest_frame import LatestFrame, fresh_frame_wait
 from seg_ros.msg import SegmentationInfo, TrailHeading
@@ -172,7 +172,7 @@ class SegNetNode(Node):
                 qos_overriding_options=QoSOverridingOptions.with_default_policies())
         except (RuntimeError, InvalidQosOverridesError) as exc:  # a bad qos_overrides.* value
             resolved = self.resolve_topic_name(topic)
-            raise SegRosError(f"invalid QoS override for {resolved} (parameters qos_overrides.{resolved}."
+            raise ConfigError(f"invalid QoS override for {resolved} (parameters qos_overrides.{resolved}."
                               f"subscription.*): {exc}") from exc
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_last = (time.monotonic(), 0)
@@ -474,10 +474,10 @@ def main(args: list[str] | None = None) -> int:
         pass
     except SegRosError as exc:
         rclpy.logging.get_logger("segnet").fatal(f"cannot start: {exc}")
-        code = 1
+        code = exc.exit_code  # the one policy (seg_ros.cli.entry): 2 bad model / parameter, 1 runtime failure
     except rclpy.exceptions.ParameterException as exc:
         rclpy.logging.get_logger("segnet").fatal(f"bad parameter: {exc}")
-        code = 1
+        code = EXIT_USER_ERROR
     finally:
         if node is not None:
             node.close()
