@@ -273,6 +273,8 @@ def _decoded_encoding(parsed: CompressedFormat, pixels: np.ndarray) -> tuple[_En
     bits = {np.dtype(np.uint8): "8", np.dtype(np.uint16): "16"}.get(pixels.dtype)
     if pixels.dtype == np.float32 and channels == 1:
         return _ENCODINGS["32fc1"], pixels
+    if label is not None and label.kind in ("yuv420sp", "yuv444sp") and channels == 1 and pixels.dtype == np.uint8:
+        return label, pixels  # the packed planes stored as one grey picture (TIFF keeps the raw layout)
     if bits is None or channels not in (1, 2, 3, 4):
         raise ImageConversionError(
             f"compressed image ({parsed.text!r}) decodes to {channels}-channel {pixels.dtype} pixels, not an image")
@@ -292,6 +294,9 @@ def _pixels_to_rgb(spec: _Encoding, pixels: np.ndarray, value_range: tuple[float
     """Typed pixels of ``spec`` (native byte order; (H, W) or (H, W, C)) → (H, W, 3) uint8 RGB."""
     if spec.kind in ("yuv422", "yuv420sp"):
         return cv2.cvtColor(pixels, spec.cv_code)
+    if spec.kind == "yuv444sp":  # packed planes: Y (H rows), then UV (2H rows of W bytes = H rows of 2W)
+        height, width = pixels.shape[0] // 3, pixels.shape[1]
+        return _yuv444_to_rgb(pixels[:height], pixels[height:3 * height].reshape(height, width, 2))
     if spec.kind == "bayer":
         return _scale_to_8bit(cv2.cvtColor(pixels, spec.cv_code), value_range)
     if spec.kind == "mono":
