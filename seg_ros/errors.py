@@ -15,11 +15,10 @@
         ├── BackendError         an inference backend cannot start or failed while running
         └── DownloadError        a network could not be fetched, unpacked or verified
 
-Pure core (no rclpy): the console entry points (``seg_ros.cli.entry.run_cli``) and the node use
-``exit_code`` and print ``str(exc)`` as one line.
+Pure core (no rclpy): the console entry points (``seg_ros.cli.entry.run_cli``) and the node return the
+error's ``exit_code`` and print its message as one line (``one_line``).
 """
 
-EXIT_OK = 0
 EXIT_FAILURE = 1  # runtime failure, or some inputs failed (listed by the command)
 EXIT_USER_ERROR = 2  # also argparse's status for a usage error
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
@@ -77,13 +76,6 @@ class BackendError(RuntimeFailure):
 
 class DownloadError(RuntimeFailure):
     """A network could not be fetched, unpacked or verified."""
-
-
-def exit_code(exc: BaseException) -> int:
-    """The exit status an entry point returns for ``exc``: 2 user error, 130 interrupted, 1 anything else."""
-    if isinstance(exc, KeyboardInterrupt):
-        return EXIT_INTERRUPTED
-    return exc.exit_code if isinstance(exc, SegRosError) else EXIT_FAILURE
 
 
 def one_line(exc: BaseException) -> str:

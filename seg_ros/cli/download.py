@@ -9,7 +9,7 @@ from pathlib import Path
 from seg_ros import registry
 from seg_ros.cli.entry import run_cli
 from seg_ros.download import DEFAULT_TIMEOUT, MIRROR_ENV, download_network, is_installed
-from seg_ros.errors import ModelError, SegRosError, exit_code, one_line
+from seg_ros.errors import ModelError, SegRosError, one_line
 
 
 def format_list(dest: Path | None) -> str:
@@ -69,7 +69,7 @@ def _main(argv: list[str] | None) -> int:
             folder = download_network(net, dest, force=args.force, timeout=args.timeout)
         except SegRosError as exc:  # one line per network; the others are still tried
             print(f"segnet-download: error: {one_line(exc)}", file=sys.stderr)
-            status = max(status, exit_code(exc))
+            status = max(status, exc.exit_code)
             continue
         print(f"{net.name}: {'already present, verified' if present else 'downloaded and verified'}: {folder}")
     return status

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from seg_ros.errors import EXIT_FAILURE, EXIT_INTERRUPTED, SegRosError, exit_code, one_line
+from seg_ros.errors import EXIT_FAILURE, EXIT_INTERRUPTED, SegRosError, one_line
 
 
 def run_cli(prog: str, main_fn: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
@@ -25,7 +25,7 @@ def run_cli(prog: str, main_fn: Callable[[list[str] | None], int], argv: list[st
         return main_fn(argv)
     except SegRosError as exc:
         print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
-        return exit_code(exc)
+        return exc.exit_code
     except OSError as exc:
         print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_FAILURE
