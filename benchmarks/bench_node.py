@@ -20,7 +20,9 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -81,8 +83,60 @@ def thirds(values: list[float]) -> tuple[float, float]:
     return float(np.median(values[:n])), float(np.median(values[-n:]))
 
 
-def run_node_bench(label: str, model: str, bare_ms: float, args: argparse.Namespace, domain: int,
-                   log_path: Path) -> dict:
+@dataclass(frozen=True)
+class NodeRun:
+    """What one node run measured over its window: rates (Hz), latencies (ms), memory (MiB), counters."""
+
+    network: str
+    model: str
+    duration_s: float
+    published: int
+    published_rate_hz: float
+    outputs_received: dict[str, int]
+    processed_rate_hz: float
+    latency_median_ms: float
+    latency_p99_ms: float
+    latency_median_first_third_ms: float
+    latency_median_last_third_ms: float
+    rss_first_third_mb: float
+    rss_last_third_mb: float
+    frames_received: int
+    frames_dropped: int
+    frames_rejected: int
+    node_stage_median_ms: dict[str, float]
+    grid: dict[str, str | None]
+    node_exit_code: int | None
+
+
+@dataclass(frozen=True)
+class NodeBenchResult:
+    """A node run with the bare inference time (ms, median before and after it) and the targets it met."""
+
+    run: NodeRun
+    bare_inference_ms: float
+    bare_inference_before_ms: float
+    bare_inference_after_ms: float
+
+    @property
+    def rate_ratio(self) -> float:
+        """Processed rate over 1 / bare inference."""
+        return self.run.processed_rate_hz * self.bare_inference_ms / 1000.0
+
+    def targets(self) -> dict[str, bool]:
+        """rate >= 0.95 / inference, median latency <= inference + 15 ms, p99 <= 2 x median."""
+        return {"rate": self.rate_ratio >= 0.95,
+                "median_latency": self.run.latency_median_ms <= self.bare_inference_ms + 15.0,
+                "p99_latency": self.run.latency_p99_ms <= 2.0 * self.run.latency_median_ms}
+
+    def as_json(self) -> dict[str, Any]:
+        """The run's fields, the bare inference times, rate_ratio and targets in one JSON object."""
+        return {**asdict(self.run), "bare_inference_ms": self.bare_inference_ms,
+                "bare_inference_before_ms": self.bare_inference_before_ms,
+                "bare_inference_after_ms": self.bare_inference_after_ms, "rate_ratio": self.rate_ratio,
+                "targets": self.targets()}
+
+
+def run_node_bench(label: str, model: str, args: argparse.Namespace, domain: int, log_path: Path) -> NodeRun:
     """One node run under camera load: every output subscribed, figures over ``args.duration`` s after warm-up."""
     from nav_msgs.msg import OccupancyGrid
     from rclpy.qos import qos_profile_sensor_data
@@ -137,42 +191,40 @@ def run_node_bench(label: str, model: str, bare_ms: float, args: argparse.Namesp
         values = [getattr(i, f"{name}_ms") for i in infos]
         stage[name] = float(np.median(values)) if values else float("nan")
     last = infos[-1] if infos else None
-    return {
-        "network": label, "model": model, "bare_inference_ms": bare_ms,
-        "duration_s": elapsed, "published": published_n, "published_rate_hz": published_n / elapsed,
-        "outputs_received": counts, "processed_rate_hz": rate, "rate_ratio": rate * bare_ms / 1000.0,
-        "latency_median_ms": median, "latency_p99_ms": p99,
-        "latency_median_first_third_ms": lat_first, "latency_median_last_third_ms": lat_last,
-        "rss_first_third_mb": mem_first, "rss_last_third_mb": mem_last,
-        "frames_received": last.frames_received if last else 0, "frames_dropped": last.frames_dropped if last else 0,
-        "frames_rejected": last.frames_rejected if last else 0, "node_stage_median_ms": stage,
-        "grid": {key: status.get(key) if status is not None else None
-                 for key in ("grid", "grids published", "grid median (ms)", "projection table builds")},
-        "node_exit_code": session.node.exit_code,
-    }
+    return NodeRun(
+        network=label, model=model, duration_s=elapsed, published=published_n,
+        published_rate_hz=published_n / elapsed, outputs_received=counts, processed_rate_hz=rate,
+        latency_median_ms=median, latency_p99_ms=p99,
+        latency_median_first_third_ms=lat_first, latency_median_last_third_ms=lat_last,
+        rss_first_third_mb=mem_first, rss_last_third_mb=mem_last,
+        frames_received=last.frames_received if last else 0, frames_dropped=last.frames_dropped if last else 0,
+        frames_rejected=last.frames_rejected if last else 0, node_stage_median_ms=stage,
+        grid={key: status.get(key) if status is not None else None
+              for key in ("grid", "grids published", "grid median (ms)", "projection table builds")},
+        node_exit_code=session.node.exit_code)
 
 
-def report(r: dict) -> str:
-    t = r["targets"]
+def report(result: NodeBenchResult) -> str:
+    """The figures of one network, as printed."""
+    r, bare, t = result.run, result.bare_inference_ms, result.targets()
     ok = {True: "ok", False: "MISSED"}
-    s = r["node_stage_median_ms"]
+    s = r.node_stage_median_ms
     return "\n".join([
-        f"== {r['network']}: bare inference {r['bare_inference_ms']:.1f} ms (1/inference = "
-        f"{1000.0 / r['bare_inference_ms']:.1f} Hz; median before {r['bare_inference_before_ms']:.1f}, after "
-        f"{r['bare_inference_after_ms']:.1f} ms)",
-        f"  camera {r['published_rate_hz']:.1f} Hz for {r['duration_s']:.0f} s; node processed "
-        f"{r['processed_rate_hz']:.2f} Hz = {r['rate_ratio']:.2f} x 1/inference (target >= 0.95: {ok[t['rate']]})",
-        f"  class_mask latency median {r['latency_median_ms']:.1f} ms (target <= {r['bare_inference_ms'] + 15:.1f}: "
-        f"{ok[t['median_latency']]}), p99 {r['latency_p99_ms']:.1f} ms (target <= 2 x median: {ok[t['p99_latency']]})",
-        f"  growth first -> last third: latency {r['latency_median_first_third_ms']:.1f} -> "
-        f"{r['latency_median_last_third_ms']:.1f} ms, node RSS {r['rss_first_third_mb']:.0f} -> "
-        f"{r['rss_last_third_mb']:.0f} MB",
-        f"  outputs received {r['outputs_received']}; node received {r['frames_received']}, dropped "
-        f"{r['frames_dropped']} (latest frame wins), rejected {r['frames_rejected']}; exit code {r['node_exit_code']}",
+        f"== {r.network}: bare inference {bare:.1f} ms (1/inference = {1000.0 / bare:.1f} Hz; median before "
+        f"{result.bare_inference_before_ms:.1f}, after {result.bare_inference_after_ms:.1f} ms)",
+        f"  camera {r.published_rate_hz:.1f} Hz for {r.duration_s:.0f} s; node processed "
+        f"{r.processed_rate_hz:.2f} Hz = {result.rate_ratio:.2f} x 1/inference (target >= 0.95: {ok[t['rate']]})",
+        f"  class_mask latency median {r.latency_median_ms:.1f} ms (target <= {bare + 15:.1f}: "
+        f"{ok[t['median_latency']]}), p99 {r.latency_p99_ms:.1f} ms (target <= 2 x median: {ok[t['p99_latency']]})",
+        f"  growth first -> last third: latency {r.latency_median_first_third_ms:.1f} -> "
+        f"{r.latency_median_last_third_ms:.1f} ms, node RSS {r.rss_first_third_mb:.0f} -> "
+        f"{r.rss_last_third_mb:.0f} MB",
+        f"  outputs received {r.outputs_received}; node received {r.frames_received}, dropped "
+        f"{r.frames_dropped} (latest frame wins), rejected {r.frames_rejected}; exit code {r.node_exit_code}",
         f"  node stage medians (ms): preprocess {s['preprocess']:.1f}, network {s['network']:.1f}, "
         f"postprocess {s['postprocess']:.1f}, render {s['render']:.1f}, node latency {s['latency']:.1f}",
-        f"  grid: stage median {r['grid']['grid median (ms)']} ms, {r['grid']['grids published']} published, "
-        f"projection table builds {r['grid']['projection table builds']}, status {r['grid']['grid']!r}",
+        f"  grid: stage median {r.grid['grid median (ms)']} ms, {r.grid['grids published']} published, "
+        f"projection table builds {r.grid['projection table builds']}, status {r.grid['grid']!r}",
     ])
 
 
@@ -214,16 +266,11 @@ def main(argv: list[str] | None = None) -> int:
             before = bare_inference_times(spec, args.threads)
             args.output.parent.mkdir(parents=True, exist_ok=True)
             log_path = args.output.parent / f"bench_node_{name}.log"
-            result = run_node_bench(label, str(folder), float(np.median(before)), args, domain, log_path)
+            run = run_node_bench(label, str(folder), args, domain, log_path)
             after = bare_inference_times(spec, args.threads)
-            bare = float(np.median(before + after))
-            result.update(bare_inference_ms=bare, bare_inference_before_ms=float(np.median(before)),
-                          bare_inference_after_ms=float(np.median(after)))
-            result["rate_ratio"] = result["processed_rate_hz"] * bare / 1000.0
-            result["targets"] = {"rate": result["rate_ratio"] >= 0.95,
-                                 "median_latency": result["latency_median_ms"] <= bare + 15.0,
-                                 "p99_latency": result["latency_p99_ms"] <= 2.0 * result["latency_median_ms"]}
-            results.append(result)
+            result = NodeBenchResult(run, float(np.median(before + after)), float(np.median(before)),
+                                     float(np.median(after)))
+            results.append(result.as_json())
             print(report(result), flush=True)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     print(f"bench_node: load average now {os.getloadavg()[0]:.2f}")

@@ -490,7 +490,7 @@ class CameraStream:
 
         Returns the stamp; ``index`` is recorded in ``sent``.
         """
-        stamp = stamp or self.local.now()
+        stamp = self.local.now() if stamp is None else stamp
         frame.image.header.stamp.sec, frame.image.header.stamp.nanosec = stamp.sec, stamp.nanosec
         if frame.info is not None and self.info_publisher is not None:
             frame.info.header.stamp.sec, frame.info.header.stamp.nanosec = stamp.sec, stamp.nanosec
@@ -509,7 +509,7 @@ class CameraStream:
         The same stamp is published again every ``repeat_every`` s (None: once); ``index`` is recorded in ``sent``.
         Returns those messages, in the order of ``keys``, or None after ``timeout`` s.
         """
-        stamp = stamp or self.local.now()
+        stamp = self.local.now() if stamp is None else stamp
         if repeat_every is None:
             self.publish(frame, stamp, index)
             return collector.wait_for_stamp(keys, stamp, timeout)
