@@ -173,7 +173,7 @@ def image_to_rgb(
     pixels = np.ndarray(shape, dtype, buffer=buf, strides=strides)
     if value_bytes > 1:  # native byte order, aligned: what OpenCV and the scaling need
         pixels = np.require(pixels.astype(pixels.dtype.newbyteorder("="), copy=False), requirements=("C", "A"))
-    return _pixels_to_rgb(spec, pixels, mono16_range)
+    return _pixels_to_rgb(spec, pixels, mono16_range, encoding)
 
 
 def image_msg_to_rgb(msg: Any, mono16_range: tuple[float, float] | None = None) -> np.ndarray:
@@ -256,7 +256,7 @@ def compressed_to_rgb(fmt: str, data: Any, mono16_range: tuple[float, float] | N
     if pixels is None:
         raise ImageConversionError(f"cannot decode compressed image ({fmt!r}, {buf.size} bytes): corrupt or truncated")
     spec, pixels = _decoded_encoding(parsed, pixels)
-    return _pixels_to_rgb(spec, pixels, mono16_range)
+    return _pixels_to_rgb(spec, pixels, mono16_range, parsed.text)
 
 
 def _decoded_encoding(parsed: CompressedFormat, pixels: np.ndarray) -> tuple[_Encoding, np.ndarray]:
@@ -274,6 +274,10 @@ def _decoded_encoding(parsed: CompressedFormat, pixels: np.ndarray) -> tuple[_En
     if pixels.dtype == np.float32 and channels == 1:
         return _ENCODINGS["32fc1"], pixels
     if label is not None and label.kind in ("yuv420sp", "yuv444sp") and channels == 1 and pixels.dtype == np.uint8:
+        rows, width = pixels.shape
+        if rows % 3 or (label.kind == "yuv420sp" and (width % 2 or (rows // 3) % 2)):
+            raise ImageConversionError(f"compressed image ({parsed.text!r}): a {width}x{rows} plane is not "
+                                       f"{label.name} planes")
         return label, pixels  # the packed planes stored as one grey picture (TIFF keeps the raw layout)
     if bits is None or channels not in (1, 2, 3, 4):
         raise ImageConversionError(
@@ -290,8 +294,20 @@ def _decoded_encoding(parsed: CompressedFormat, pixels: np.ndarray) -> tuple[_En
     return _ENCODINGS[f"{order}{'a' if channels == 4 else ''}{bits}"], pixels
 
 
-def _pixels_to_rgb(spec: _Encoding, pixels: np.ndarray, value_range: tuple[float, float] | None) -> np.ndarray:
-    """Typed pixels of ``spec`` (native byte order; (H, W) or (H, W, C)) → (H, W, 3) uint8 RGB."""
+def _pixels_to_rgb(spec: _Encoding, pixels: np.ndarray, value_range: tuple[float, float] | None,
+                   what: str) -> np.ndarray:
+    """Typed pixels of ``spec`` (native byte order; (H, W) or (H, W, C)) → (H, W, 3) uint8 RGB.
+
+    ``what`` (the encoding or format string) names the input in errors, OpenCV's included.
+    """
+    try:
+        return _convert_pixels(spec, pixels, value_range)
+    except cv2.error as exc:
+        raise ImageConversionError(
+            f"cannot convert {what!r} {spec.name} pixels of shape {pixels.shape}: {exc}") from exc
+
+
+def _convert_pixels(spec: _Encoding, pixels: np.ndarray, value_range: tuple[float, float] | None) -> np.ndarray:
     if spec.kind in ("yuv422", "yuv420sp"):
         return cv2.cvtColor(pixels, spec.cv_code)
     if spec.kind == "yuv444sp":  # packed planes: Y (H rows), then UV (2H rows of W bytes = H rows of 2W)

@@ -174,8 +174,9 @@ def raw_frame(encoding: str, rgb: np.ndarray, pad: int = 0, bits16: int = 16) ->
         pixels, tol = nv420(rgb, swap=name == "nv21"), 2
     elif name == "nv24":
         y, u, v = bt601(rgb)
-        pixels, tol = None, 2
-        planes = [(to_u8(y)[..., 0], pad), (to_u8(u, v).reshape(rgb.shape[0], -1), 2 * pad)]  # UV rows: 2 * step
+        luma, chroma = to_u8(y)[..., 0], to_u8(u, v).reshape(rgb.shape[0], -1)
+        planes = [(luma, pad), (chroma, 2 * pad)]  # UV rows: 2 * step
+        pixels, tol = np.concatenate([luma, chroma.reshape(-1, rgb.shape[1])], axis=0), 2  # packed: (3H, W)
     else:
         raise AssertionError(f"no independent builder for {encoding}")
     if planes is None:
@@ -515,10 +516,14 @@ def _value_kind(encoding: str) -> str:
 
 def _codec_holds(codec: str, encoding: str) -> bool:
     """PNG 8/16-bit, TIFF 8/16-bit and float, WebP 8-bit; no encoder writes two channels."""
-    if encoding in ("8UC2", "16UC2", "nv24"):  # two channels; nv24: cv_bridge (image_transport) cannot convert it
+    if encoding in ("8UC2", "16UC2"):
         return False
-    if codec == "webp" and encoding == "8UC4":  # lossless WebP drops the colour of fully transparent pixels
+    if codec == "tiff" and encoding.lower() in ("uyvy", "yuv422", "yuyv", "yuv422_yuy2"):  # stored as is: 2 channels
         return False
+    if codec != "tiff" and encoding == "nv24":  # cv_bridge (image_transport's bgr8 target) cannot convert NV24
+        return False
+    if codec == "webp" and encoding.lower() in ("8uc4", "rgba8", "bgra8"):  # lossless WebP drops the colour of
+        return False  # fully transparent pixels
     return _value_kind(encoding) in _CODEC_VALUES[codec]
 
 
@@ -526,19 +531,21 @@ MATRIX = [(e, c) for e in SUPPORTED_ENCODINGS for c in LOSSLESS if _codec_holds(
 
 
 def transport_stream(raw: Raw, codec: str) -> tuple[str, bytes]:
-    """(format, data) as image_transport's compressed plugin writes them (cv_bridge target, then cv2.imencode).
+    """(format, data) as image_transport's compressed plugin (kilted) writes them: cv_bridge target, cv2.imencode.
 
-    Colour encodings are converted to ``bgr<bits>`` first (alpha dropped, YUV converted by OpenCV); every
-    other encoding (mono, Bayer, nUCn, 32FC1) is stored as it is, with an empty target.
+    PNG (and WebP here): colour encodings are converted to ``bgr<bits>`` / ``bgra<bits>`` (YUV by OpenCV to
+    bgr8) and named as the target; every other encoding (mono, Bayer, nUCn) is stored as it is, with an empty
+    target. TIFF stores every encoding as it is (rgb8 stays in RGB order, NV planes as one grey picture).
     """
     name, target = raw.encoding.lower(), ""
     pixels = raw.pixels
-    if name in _YUV_TO_BGR:
+    if codec != "tiff" and name in _YUV_TO_BGR:
         pixels, target = cv2.cvtColor(pixels, _YUV_TO_BGR[name]), "bgr8"
-    elif name.startswith(("rgb", "bgr")):
-        colour = pixels[..., :3]
-        pixels = np.ascontiguousarray(colour[..., ::-1] if name.startswith("rgb") else colour)
-        target = "bgr16" if name.endswith("16") else "bgr8"
+    elif codec != "tiff" and name.startswith(("rgb", "bgr")):
+        alpha = pixels.shape[2] == 4
+        colour = pixels[..., [2, 1, 0, 3][: pixels.shape[2]]] if name.startswith("rgb") else pixels
+        pixels = np.ascontiguousarray(colour)
+        target = f"bgr{'a' if alpha else ''}{'16' if name.endswith('16') else '8'}"
     ok, data = cv2.imencode(f".{codec}", np.ascontiguousarray(pixels), _ENCODE_PARAMS.get(codec, []))
     assert ok, f"cv2.imencode .{codec} refused {raw.encoding}"
     return f"{raw.encoding}; {codec} compressed {target}", data.tobytes()
@@ -546,7 +553,7 @@ def transport_stream(raw: Raw, codec: str) -> tuple[str, bytes]:
 
 def test_matrix_covers_every_encoding_and_codec():
     assert {"png", "tiff"} <= set(LOSSLESS)
-    assert {e for e, _ in MATRIX} == set(SUPPORTED_ENCODINGS) - {"8UC2", "16UC2", "nv24"}
+    assert {e for e, _ in MATRIX} == set(SUPPORTED_ENCODINGS) - {"8UC2", "16UC2"}
     assert ("mono16", "png") in MATRIX and ("32FC1", "tiff") in MATRIX and ("bayer_grbg16", "png") in MATRIX
 
 
