@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seg_ros.errors import SegRosError
+from seg_ros.errors import RuntimeFailure
 from seg_ros.ros.harness import (
     NodeProcess,
     Received,
@@ -141,7 +141,7 @@ def test_stop_escalates_to_kill_when_sigint_is_ignored(tmp_path):
 def test_wait_until_says_why_a_process_that_exits_is_not_up(tmp_path):
     proc = child(tmp_path, "fail")
     try:
-        with pytest.raises(SegRosError, match=r"(?s)did not come up: exited with code 7.*boom: no model"):
+        with pytest.raises(RuntimeFailure, match=r"(?s)did not come up: exited with code 7.*boom: no model"):
             proc.wait_until(lambda: False, 20.0)
     finally:
         proc.stop(1.0)
@@ -150,7 +150,7 @@ def test_wait_until_says_why_a_process_that_exits_is_not_up(tmp_path):
 def test_wait_until_times_out_while_the_process_runs(tmp_path):
     proc = child(tmp_path, "exit3")
     try:
-        with pytest.raises(SegRosError, match="did not subscribe: timed out"):
+        with pytest.raises(RuntimeFailure, match="did not subscribe: timed out"):
             proc.wait_until(lambda: False, 0.3, "subscribe")
         assert proc.alive()
     finally:

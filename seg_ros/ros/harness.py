@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from seg_ros.errors import SegRosError
+from seg_ros.errors import MediaError, RuntimeFailure
 from seg_ros.paths import package_file
 
 SHM_TRANSPORT = "SHM?max_msg_size=4MB&sockets_size=32MB"
@@ -204,7 +204,8 @@ class NodeProcess:
     def wait_until(self, ready: Callable[[], object], timeout: float = START_TIMEOUT, what: str = "come up") -> object:
         """Poll ``ready`` until it returns something truthy (returned) while the child runs.
 
-        Raises SegRosError, with the end of the log, when the child exits first or ``timeout`` s pass.
+        Raises RuntimeFailure (exit status 1), with the end of the log, when the child exits first or
+        ``timeout`` s pass.
         """
         deadline = time.monotonic() + timeout
         while True:
@@ -213,7 +214,7 @@ class NodeProcess:
                 return result
             if not self.alive() or time.monotonic() > deadline:
                 why = f"exited with code {self.proc.returncode}" if not self.alive() else f"timed out ({timeout:g} s)"
-                raise SegRosError(f"{Path(self.command[0]).name} did not {what}: {why}; "
+                raise RuntimeFailure(f"{Path(self.command[0]).name} did not {what}: {why}; "
                                   f"log {self.log_path}:\n{self.log()[-2000:]}")
             time.sleep(0.05)
 
@@ -413,7 +414,10 @@ def image_message(rgb: np.ndarray, frame_id: str = FRAME_ID, encoding: str = "rg
 
 
 def compressed_message(rgb: np.ndarray, fmt: str = "png", frame_id: str = FRAME_ID) -> Any:
-    """A ``sensor_msgs/CompressedImage`` of an (H, W, 3) uint8 RGB array encoded as ``fmt`` (png or jpeg)."""
+    """A ``sensor_msgs/CompressedImage`` of an (H, W, 3) uint8 RGB array encoded as ``fmt`` (png or jpeg).
+
+    Raises MediaError when OpenCV cannot encode it.
+    """
     import array
 
     import cv2
@@ -421,7 +425,7 @@ def compressed_message(rgb: np.ndarray, fmt: str = "png", frame_id: str = FRAME_
 
     ok, data = cv2.imencode("." + fmt, cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
     if not ok:
-        raise SegRosError(f"OpenCV cannot encode a {rgb.shape} image as {fmt}")
+        raise MediaError(f"OpenCV cannot encode a {rgb.shape} image as {fmt}")
     msg = CompressedImage(format=fmt)
     msg.header.frame_id = frame_id
     msg.data = array.array("B", data.tobytes())

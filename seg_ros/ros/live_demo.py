@@ -190,7 +190,7 @@ def replay_into_node(domain: int, params: dict[str, object], frames: list[Camera
     """Start the node, replay ``frames`` ``loops`` times at ``rate`` Hz, then once more waiting for each output.
 
     Every topic under ``/segnet/`` and ``/diagnostics`` is collected (``skip(topic, type_name)`` may refuse
-    one). Raises SegRosError when the node does not come up.
+    one). Raises RuntimeFailure when the node does not come up.
     """
     prefix = f"/{NODE_NAME}/"
     with node_session(params, log_path, domain, "segnet_live_demo", node_name=NODE_NAME) as session:
@@ -283,7 +283,8 @@ def summarize(live: LiveRun, network: str, model: str, rate: float, loops: int, 
 def run(shared: Path, output: Path, network: str, rate: float, loops: int, threads: int) -> LiveSummary:
     """Replay the trail samples into a fresh ``segnet_node``; writes the bag, contact sheet and summary to ``output``.
 
-    Raises SegRosError when the samples or a network are missing or the node does not come up.
+    Raises MediaError or ModelError when the samples or a network are missing, RuntimeFailure when the node
+    does not come up.
     """
     paths = sorted((shared / SAMPLES).glob("trail_*.jpg"), key=natural_key)
     if not paths:
