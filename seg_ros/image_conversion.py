@@ -240,9 +240,11 @@ def compressed_to_rgb(fmt: str, data: Any, mono16_range: tuple[float, float] | N
     path as the encoding the format names: the stored encoding when given (``"rgb8; jpeg compressed
     bgr8"`` holds bgr8 pixels), else the original one (``"mono16; png compressed "`` holds mono16,
     ``"bayer_rggb8; png compressed "`` a mosaic). Bit depth and channel count come from the decoded
-    stream; when they contradict the format (a grey JPEG labelled rgb8), the stream wins. 16-bit and
-    float values are scaled as in image_to_rgb. ``exif_orientation`` (image files) applies the EXIF
-    rotation and ignores alpha; messages are decoded exactly as stored.
+    stream; when they contradict the format (a grey JPEG labelled rgb8), the stream wins, except that an
+    8-bit target of a 16-bit original (``"mono16; jpeg compressed mono8"``, made by cv_bridge as
+    ``v * 255 / 65535``) is scaled back to 16 bit first. 16-bit and float values are scaled as in
+    image_to_rgb. ``exif_orientation`` (image files) applies the EXIF rotation and ignores alpha;
+    messages are decoded exactly as stored.
     """
     parsed = parse_compressed_format(fmt)
     buf = _as_byte_buffer(data)
@@ -271,6 +273,11 @@ def _decoded_encoding(parsed: CompressedFormat, pixels: np.ndarray) -> tuple[_En
     if label is not None and label.kind in ("mono", "bayer") and label.channels == 1 and channels in (3, 4):
         pixels, channels = np.ascontiguousarray(pixels[:, :, 0]), 1
     bits = {np.dtype(np.uint8): "8", np.dtype(np.uint16): "16"}.get(pixels.dtype)
+    if bits == "8" and parsed.stored and parsed.original and _lookup(parsed.original).dtype == "u2" \
+            and _lookup(parsed.stored).dtype == "u1":
+        # "mono16; jpeg compressed mono8": cv_bridge made the 8-bit target as v * 255 / 65535. Undo that scale
+        # so that 16-bit scaling (mono16_range or automatic) applies as it does to the raw image.
+        pixels, bits = pixels.astype(np.uint16) * np.uint16(257), "16"
     if pixels.dtype == np.float32 and channels == 1:
         return _ENCODINGS["32fc1"], pixels
     if label is not None and label.kind in ("yuv420sp", "yuv444sp") and channels == 1 and pixels.dtype == np.uint8:

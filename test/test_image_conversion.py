@@ -500,6 +500,23 @@ def test_12bit_mono16_png_is_stretched_like_raw(fmt):
     assert fixed[0, -1, 0] == 255 and fixed[0, 0, 0] == 0
 
 
+@pytest.mark.parametrize("codec", ["jpeg", "png"])
+def test_8bit_target_of_a_16bit_image_is_scaled_like_the_raw_image(codec):
+    """kilted image_transport's JPEG of mono16 is ``"mono16; jpeg compressed mono8"``, made by cv_bridge as
+    round(v * 255 / 65535): a 12-bit frame arrives as 0..16. It must still be stretched like the raw frame."""
+    values = np.tile(np.arange(W, dtype=np.uint16) * 4095 // (W - 1), (H, 1))  # a 12-bit ramp
+    target = np.clip(np.rint(values * (255 / 65535)), 0, 255).astype(np.uint8)
+    assert target.max() <= 16
+    params = [cv2.IMWRITE_JPEG_QUALITY, 100] if codec == "jpeg" else []
+    ok, data = cv2.imencode(f".{codec}", target, params)
+    out = compressed_to_rgb(f"mono16; {codec} compressed mono8", data.tobytes())[..., 0].astype(int)
+    raw = image_to_rgb("mono16", H, W, W * 2, 0, values.tobytes())[..., 0].astype(int)
+    assert out.max() == 255 and out.min() == 0
+    assert np.abs(out - raw).max() <= 255 / 16 + 1  # 17 levels left of 4096: within one level of the raw result
+    # Without the 16-bit original the same bytes are a plain dark mono8 image.
+    assert compressed_to_rgb(f"mono8; {codec} compressed mono8", data.tobytes()).max() <= 17
+
+
 # ----------------------------------------------------------------- compressed vs raw: every lossless pair
 _YUV_TO_BGR = {"uyvy": cv2.COLOR_YUV2BGR_UYVY, "yuv422": cv2.COLOR_YUV2BGR_UYVY, "yuyv": cv2.COLOR_YUV2BGR_YUY2,
                "yuv422_yuy2": cv2.COLOR_YUV2BGR_YUY2, "nv12": cv2.COLOR_YUV2BGR_NV12, "nv21": cv2.COLOR_YUV2BGR_NV21}
