@@ -42,3 +42,31 @@ def resize_class_map(class_map: np.ndarray, size: tuple[int, int]) -> np.ndarray
     if class_map.shape[1] == size[0] and class_map.shape[0] == size[1]:
         return class_map
     return cv2.resize(class_map, (int(size[0]), int(size[1])), interpolation=cv2.INTER_NEAREST)
+
+
+def confidence_from_logits(logits: np.ndarray, ignore_class: int | None = None,
+                           size: tuple[int, int] | None = None) -> np.ndarray:
+    """The winning class's softmax probability per cell, x 255 as uint8 (h,w): the confidence image of a class map.
+
+    ``logits``: (C,h,w) (or (1,C,h,w)) class scores. The softmax runs over the classes the argmax may choose
+    (``ignore_class`` excluded, as in :func:`class_map_from_logits`), so the value belongs to the class in the
+    class map. Numerically stable: ``p_max = 1 / sum(exp(l - max(l)))``, rounded to the nearest of 0..255.
+    A single channel is read as one binary logit ``x`` (the two-class scores ``(0, x)``): ``p_max =
+    sigmoid(|x|)``, so it is 128..255. ``size`` (width, height): resized by nearest neighbour, like
+    :func:`resize_class_map`, so each pixel keeps the confidence of its class id.
+    """
+    if logits.ndim == 4:
+        if logits.shape[0] != 1:
+            raise ValueError(f"expected a batch of one, got logits of shape {logits.shape}")
+        logits = logits[0]
+    if logits.ndim != 3:
+        raise ValueError(f"expected (C,h,w) logits, got shape {logits.shape}")
+    scores = logits.astype(np.float32, copy=False)
+    if scores.shape[0] == 1:
+        p_max = 1.0 / (1.0 + np.exp(-np.abs(scores[0])))
+    else:
+        scores = suppress_class(scores, ignore_class)
+        top = scores.max(axis=0)
+        p_max = 1.0 / np.exp(scores - top).sum(axis=0)
+    confidence = np.rint(p_max * 255.0).astype(np.uint8)
+    return confidence if size is None else resize_class_map(confidence, size)

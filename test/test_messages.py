@@ -7,15 +7,21 @@ conventions (nav_msgs/OccupancyGrid layout, REP 103 yaw about +z), not computed 
 from __future__ import annotations
 
 import math
+import types
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 pytest.importorskip("rclpy")
 from builtin_interfaces.msg import Time  # noqa: E402
 from rclpy.serialization import deserialize_message, serialize_message  # noqa: E402
+from sensor_msgs.msg import CompressedImage  # noqa: E402
 
+from seg_ros.errors import ImageConversionError  # noqa: E402
+from seg_ros.image_conversion import compressed_to_rgb  # noqa: E402
 from seg_ros.model import ModelSpec  # noqa: E402
 from seg_ros.msg import SegmentationInfo, TrailHeading  # noqa: E402
 from seg_ros.occupancy_grid import UNKNOWN_CLASS, GridResult, GridSpec  # noqa: E402
@@ -106,3 +112,65 @@ def test_no_trail_heading_is_all_zero_with_identity_orientation():
     msg = messages.trail_heading_msg(Heading(), STAMP, "base_link")
     assert msg.confidence == 0.0 and msg.heading == 0.0 and msg.lookahead_distance == 0.0
     assert (msg.target.position.x, msg.target.position.y, msg.target.orientation.w) == (0.0, 0.0, 1.0)
+
+
+def test_confidence_image_is_mono8_under_the_mask_header():
+    header = messages.header_msg(STAMP, "camera")
+    msg = round_trip(messages.confidence_msg(header, np.array([[255, 128], [0, 191]], np.uint8)))
+    assert (msg.height, msg.width, msg.step, msg.encoding, msg.header.frame_id) == (2, 2, 2, "mono8", "camera")
+    assert bytes(msg.data) == bytes([255, 128, 0, 191])
+
+
+def test_png_class_mask_decodes_to_exactly_the_mask():
+    rng = np.random.default_rng(3)
+    mask = rng.integers(0, 21, (37, 53), dtype=np.uint8)  # odd size, every class id adjacent to others
+    msg = round_trip(messages.png_mono8_msg(messages.header_msg(STAMP, "camera"), mask))
+    assert isinstance(msg, CompressedImage)
+    assert msg.format == "mono8; png compressed "  # image_transport's compressed plugin, trailing space included
+    assert bytes(msg.data[:8]) == b"\x89PNG\r\n\x1a\n"
+    decoded = cv2.imdecode(np.frombuffer(bytes(msg.data), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert decoded.dtype == np.uint8 and np.array_equal(decoded, mask)
+    assert msg.header.stamp.sec == 12 and msg.header.frame_id == "camera"
+    with pytest.raises(ImageConversionError):
+        messages.png_mono8_msg(msg.header, mask.astype(np.uint16))
+
+
+def test_jpeg_overlay_holds_bgr_pixels_and_follows_quality():
+    rgb = np.zeros((32, 48, 3), np.uint8)
+    rgb[:, :16] = (200, 30, 10)  # red-ish in RGB order
+    rgb[:, 16:32] = (10, 180, 40)
+    header = messages.header_msg(STAMP, "camera")
+    msg = round_trip(messages.jpeg_image_msg(header, rgb, quality=95))
+    assert msg.format == "rgb8; jpeg compressed bgr8"
+    assert bytes(msg.data[:2]) == b"\xff\xd8"  # JPEG SOI marker
+    bgr = cv2.imdecode(np.frombuffer(bytes(msg.data), np.uint8), cv2.IMREAD_COLOR)
+    assert bgr.shape == (32, 48, 3)
+    assert np.abs(bgr[16, 8].astype(int) - (10, 30, 200)).max() <= 6  # stored as BGR: blue first
+    # what the node's own compressed input path reads back (by the format string) is RGB again
+    assert np.abs(compressed_to_rgb(msg.format, msg.data)[16, 24].astype(int) - (10, 180, 40)).max() <= 6
+    noisy = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    small = messages.jpeg_image_msg(header, noisy, quality=10)
+    large = messages.jpeg_image_msg(header, noisy, quality=95)
+    assert len(small.data) < len(large.data) / 2
+    with pytest.raises(ImageConversionError):
+        messages.jpeg_image_msg(header, rgb[:, :, 0], quality=90)
+
+
+@dataclass
+class _VisionClass:  # vision_msgs/VisionClass field layout; the real package is built in test_node_outputs.py
+    class_id: int = 0
+    class_name: str = ""
+
+
+@dataclass
+class _LabelInfo:  # vision_msgs/LabelInfo field layout
+    header: object = None
+    class_map: list = field(default_factory=list)
+    threshold: float = 0.0
+
+
+def test_label_info_lists_class_ids_and_names_in_order():
+    module = types.SimpleNamespace(LabelInfo=_LabelInfo, VisionClass=_VisionClass)
+    msg = messages.label_info_msg(messages.header_msg(STAMP, ""), ("trail", "grass", "sky"), module)
+    assert [(c.class_id, c.class_name) for c in msg.class_map] == [(0, "trail"), (1, "grass"), (2, "sky")]
+    assert msg.threshold == 0.0 and msg.header.stamp.sec == 12

@@ -12,16 +12,20 @@ Conventions: grids and headings are stamped with the image stamp and given in th
 from __future__ import annotations
 
 import array
+import importlib
 import math
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+import cv2
 import numpy as np
 from geometry_msgs.msg import Pose, PoseStamped
 from nav_msgs.msg import OccupancyGrid
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from seg_ros import render
+from seg_ros.errors import ImageConversionError
 from seg_ros.image_conversion import fill_image_msg
 from seg_ros.model import ModelSpec
 from seg_ros.msg import SegmentationInfo, TrailHeading
@@ -57,6 +61,73 @@ def image_msg(header: Header, pixels: np.ndarray, encoding: str) -> Image:
 def class_mask_msg(header: Header, class_map: np.ndarray) -> Image:
     """The class ids as a mono8 image (pixel value = class id), at the class map's own size."""
     return image_msg(header, class_map, "mono8")
+
+
+def confidence_msg(header: Header, confidence: np.ndarray) -> Image:
+    """The winning class's probability x 255 per pixel as a mono8 image (``classify.confidence_from_logits``)."""
+    return image_msg(header, confidence, "mono8")
+
+
+# image_transport's compressed plugin (compressed_publisher.cpp) writes "<raw encoding>; <codec> compressed <target>",
+# the target being bgr8 for colour images and empty for mono ones; its subscriber and republish decode by it.
+JPEG_RGB8_FORMAT = "rgb8; jpeg compressed bgr8"
+PNG_MONO8_FORMAT = "mono8; png compressed "
+PNG_LEVEL = 3  # image_transport's default png_level: fast, and a class mask compresses well anyway
+
+
+def _compressed_msg(header: Header, fmt: str, ext: str, pixels: np.ndarray, params: list[int]) -> CompressedImage:
+    ok, data = cv2.imencode(ext, pixels, params)
+    if not ok:
+        raise ImageConversionError(f"OpenCV cannot encode a {pixels.shape} {pixels.dtype} image as {ext[1:]}")
+    msg = CompressedImage(header=header, format=fmt)
+    msg.data = array.array("B", data.tobytes())
+    return msg
+
+
+def jpeg_image_msg(header: Header, rgb: np.ndarray, quality: int) -> CompressedImage:
+    """sensor_msgs/CompressedImage of an (H,W,3) uint8 RGB image as JPEG (``quality`` 1..100), image_transport style.
+
+    Format ``"rgb8; jpeg compressed bgr8"``: the JPEG holds BGR pixels, as OpenCV and image_transport write them.
+    Raises ImageConversionError for an array that is not (H,W,3) uint8.
+    """
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ImageConversionError(f"JPEG output needs an (H,W,3) uint8 RGB image, got {rgb.shape} {rgb.dtype}")
+    return _compressed_msg(header, JPEG_RGB8_FORMAT, ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+
+
+def png_mono8_msg(header: Header, mono: np.ndarray, level: int = PNG_LEVEL) -> CompressedImage:
+    """sensor_msgs/CompressedImage of an (H,W) uint8 image (a class mask) as lossless PNG, image_transport style.
+
+    Format ``"mono8; png compressed "`` (the trailing space is image_transport's). Decoding gives back exactly
+    ``mono``: class ids survive, which a JPEG would blur at class edges. Raises ImageConversionError for an
+    array that is not (H,W) uint8.
+    """
+    if mono.dtype != np.uint8 or mono.ndim != 2:
+        raise ImageConversionError(f"PNG mask output needs an (H,W) uint8 image, got {mono.shape} {mono.dtype}")
+    return _compressed_msg(header, PNG_MONO8_FORMAT, ".png", np.ascontiguousarray(mono),
+                           [cv2.IMWRITE_PNG_COMPRESSION, int(level)])
+
+
+def vision_msgs_module() -> Any | None:
+    """``vision_msgs.msg`` when importable (a ROS install with vision_msgs), else None: it is not on PyPI."""
+    try:
+        return importlib.import_module("vision_msgs.msg")
+    except ImportError:
+        return None
+
+
+def label_info_msg(header: Header, class_names: Sequence[str], msg_module: Any, threshold: float = 0.0) -> Any:
+    """vision_msgs/LabelInfo of a network's classes: ``class_map`` = one VisionClass (id = index, name) per class.
+
+    ``msg_module`` is ``vision_msgs.msg`` (see :func:`vision_msgs_module`), passed in because vision_msgs is an
+    optional dependency; ``threshold`` is LabelInfo's confidence threshold (0: every class id is published).
+    """
+    return msg_module.LabelInfo(
+        header=header,
+        class_map=[msg_module.VisionClass(class_id=i, class_name=str(name)) for i, name in enumerate(class_names)],
+        threshold=float(threshold),
+    )
 
 
 def segmentation_info_msg(header: Header, spec: ModelSpec, backend: str, segmentation: Segmentation,
