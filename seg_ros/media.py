@@ -35,20 +35,27 @@ def is_video_path(path: str | Path) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
+def read_file_bytes(path: str | Path) -> np.ndarray:
+    """The bytes of an encoded image (or label) file as uint8, for ``cv2.imdecode``; MediaError naming the file.
+
+    Decoding the bytes (not ``cv2.imread``) makes non-ASCII paths work and the errors ours, not OpenCV's warnings.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"{path}: no such file")
+    try:
+        return np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise MediaError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """An image file as RGB uint8 (H,W,3); grey and alpha images become RGB, EXIF rotation is applied.
 
     16-bit files (PNG, TIFF, PGM) and float TIFFs keep their depth when decoded and are scaled to 8 bit
     like a raw ``mono16`` / ``rgb16`` message with automatic range (robust per-image percentiles).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MediaError(f"{path}: no such file")
-    # imdecode of the bytes (not imread) so that non-ASCII paths work and errors are ours, not OpenCV's warnings.
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        raise MediaError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    data = read_file_bytes(path)
     try:
         return compressed_to_rgb("", data, exif_orientation=True)  # the one encoded-bytes decoder
     except ImageConversionError:

@@ -24,7 +24,7 @@ from seg_ros.cli.entry import run_cli
 from seg_ros.defaults import DEFAULT_BACKEND, DEFAULT_THREADS
 from seg_ros.errors import DatasetError, MediaError
 from seg_ros.evaluation import Scores, confusion_matrix, row_normalised, scores_from_confusion
-from seg_ros.media import list_images, read_image
+from seg_ros.media import list_images, read_file_bytes, read_image
 
 DEFAULT_IGNORE_INDEX = 255
 
@@ -73,13 +73,7 @@ def read_label(path: Path) -> np.ndarray:
 
     Raises MediaError naming the path, as ``media.read_image`` does for an image.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MediaError(f"{path}: no such file")
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        raise MediaError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    data = read_file_bytes(path)
     label = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if label is None:
         raise MediaError(f"{path}: not a readable label image (corrupt or unsupported format)")
