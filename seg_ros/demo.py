@@ -102,17 +102,22 @@ def run_demo(shared: Path, output: Path, network: str = DEFAULT_NETWORK, alpha: 
     return summary
 
 
+def demo_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The arguments both demos take: ``--shared`` (data folder), ``--output`` and ``--network`` (tried first)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--shared", type=Path, default=shared_root(), help="the shared data folder")
+    parser.add_argument("--output", type=Path, default=Path("demo_output"), help="where results are written")
+    parser.add_argument("--network", default=DEFAULT_NETWORK, help="network to try first")
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m seg_ros.demo``; exit status as in ``seg_ros.cli.entry``."""
     return run_cli("demo", _main, argv)
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m seg_ros.demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shared", type=Path, default=shared_root(), help="the shared data folder")
-    parser.add_argument("--output", type=Path, default=Path("demo_output"), help="where results are written")
-    parser.add_argument("--network", default=DEFAULT_NETWORK, help="network to try first")
-    args = parser.parse_args(argv)
+    args = demo_parser("python -m seg_ros.demo", __doc__.split("\n\n")[0]).parse_args(argv)
     run_demo(args.shared.expanduser().resolve(), args.output, args.network)
     return 0
 

@@ -19,19 +19,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from seg_ros import render
+from seg_ros import defaults, render
 from seg_ros.backends import BACKENDS
 from seg_ros.cli.entry import run_cli
-from seg_ros.defaults import (
-    DEFAULT_ALPHA,
-    DEFAULT_BACKEND,
-    DEFAULT_DOWNLOAD,
-    DEFAULT_FILTER_MODE,
-    DEFAULT_IGNORE_CLASS,
-    DEFAULT_NETWORK,
-    DEFAULT_THREADS,
-    DEFAULT_VISUALIZE,
-)
 from seg_ros.errors import MediaError, ModelError
 from seg_ros.media import (
     Frame,
@@ -61,25 +51,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("input", help="image, folder, quoted wildcard or video")
     parser.add_argument("output", nargs="?", default=None, help="image, folder, %%i pattern or video (optional)")
     model = parser.add_argument_group("network")
-    model.add_argument("--network", default=DEFAULT_NETWORK,
+    model.add_argument("--network", default=defaults.DEFAULT_NETWORK,
                        help="registry network name/alias or model folder" + _DEFAULT)
     model.add_argument("--model", default=None, help="custom ONNX file (or model folder); overrides --network")
     model.add_argument("--labels", default=None, help="class names file for --model (default: classes.txt beside it)")
     model.add_argument("--colors", default=None, help="colours file for --model (default: colors.txt beside it)")
     model.add_argument("--input-blob", default=None, help="input tensor name for --model (default input_0)")
     model.add_argument("--output-blob", default=None, help="output tensor name for --model (default output_0)")
-    model.add_argument("--no-download", dest="download", action="store_false", default=DEFAULT_DOWNLOAD,
+    model.add_argument("--no-download", dest="download", action="store_false", default=defaults.DEFAULT_DOWNLOAD,
                        help="do not fetch a registry network that is not in the cache yet (default: fetch and verify)")
-    model.add_argument("--backend", default=DEFAULT_BACKEND, choices=BACKENDS, help="inference backend" + _DEFAULT)
-    model.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+    model.add_argument("--backend", default=defaults.DEFAULT_BACKEND, choices=BACKENDS,
+                       help="inference backend" + _DEFAULT)
+    model.add_argument("--threads", type=int, default=defaults.DEFAULT_THREADS,
                        help="CPU inference threads (0 = backend default)")
     view = parser.add_argument_group("visualisation")
-    view.add_argument("--visualize", default=DEFAULT_VISUALIZE, help="overlay, mask or overlay,mask" + _DEFAULT)
-    view.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+    view.add_argument("--visualize", default=defaults.DEFAULT_VISUALIZE,
+                      help="overlay, mask or overlay,mask" + _DEFAULT)
+    view.add_argument("--alpha", type=float, default=defaults.DEFAULT_ALPHA,
                       help="overlay alpha 0..255 for classes without an alpha in colors.txt" + _DEFAULT)
-    view.add_argument("--filter-mode", default=DEFAULT_FILTER_MODE, choices=render.FILTER_MODES,
+    view.add_argument("--filter-mode", default=defaults.DEFAULT_FILTER_MODE, choices=render.FILTER_MODES,
                       help="class colour upsampling filter" + _DEFAULT)
-    view.add_argument("--ignore-class", default=DEFAULT_IGNORE_CLASS,
+    view.add_argument("--ignore-class", default=defaults.DEFAULT_IGNORE_CLASS,
                       help="class never chosen by the argmax, name or id" + _DEFAULT)
     view.add_argument("--legend", default=None, metavar="FILE", help="write a class colour legend image")
     report = parser.add_argument_group("reporting")

@@ -14,7 +14,6 @@ parameters (1 m high, pitched 15 degrees down): the demo publishes no tf.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -29,12 +28,11 @@ import cv2
 import numpy as np
 
 from seg_ros.cli.entry import run_cli
-from seg_ros.defaults import DEFAULT_NETWORK
-from seg_ros.demo import add_model_path, choose_network
+from seg_ros.demo import add_model_path, choose_network, demo_parser
 from seg_ros.errors import MediaError
 from seg_ros.image_conversion import image_msg_to_rgb
 from seg_ros.media import natural_key, read_image, write_image
-from seg_ros.paths import package_file, shared_root
+from seg_ros.paths import package_file
 from seg_ros.ros.harness import (
     NODE_NAME,
     START_TIMEOUT,
@@ -340,10 +338,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m seg_ros.ros.live_demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shared", type=Path, default=shared_root(), help="the shared data folder")
-    parser.add_argument("--output", type=Path, default=Path("demo_output"), help="where results are written")
-    parser.add_argument("--network", default=DEFAULT_NETWORK, help="network to try first")
+    parser = demo_parser("python -m seg_ros.ros.live_demo", __doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=10.0, help="images per second")
     parser.add_argument("--loops", type=int, default=5, help="times the sample images are replayed")
     parser.add_argument("--threads", type=int, default=0, help="inference threads of the node (0 = default)")
