@@ -320,7 +320,8 @@ def _convert_pixels(spec: _Encoding, pixels: np.ndarray, value_range: tuple[floa
     if spec.kind == "yuv444sp":  # packed planes: Y (H rows), then UV (2H rows of W bytes = H rows of 2W)
         height, width = pixels.shape[0] // 3, pixels.shape[1]
         return _yuv444_to_rgb(pixels[:height], pixels[height:3 * height].reshape(height, width, 2))
-    if spec.kind == "bayer":
+    if spec.kind == "bayer":  # 16-bit automatic range from the mosaic: the same sensor counts, 3x fewer values
+        value_range = _value_range(pixels, value_range) if pixels.dtype != np.uint8 else None
         return _scale_to_8bit(cv2.cvtColor(pixels, spec.cv_code), value_range)
     if spec.kind == "mono":
         grey = pixels if pixels.ndim == 2 else np.ascontiguousarray(pixels[:, :, 0])
@@ -339,11 +340,12 @@ def _convert_pixels(spec: _Encoding, pixels: np.ndarray, value_range: tuple[floa
 
 def _yuv444_to_rgb(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
     """NV24 planes (Y, interleaved UV at full resolution) → RGB with OpenCV's BT.601 video-range coefficients."""
-    y = (luma.astype(np.float32) - 16.0) * _Y_GAIN
-    u = chroma[:, :, 0].astype(np.float32) - 128.0
-    v = chroma[:, :, 1].astype(np.float32) - 128.0
-    rgb = np.stack([y + _V_TO_R * v, y + _U_TO_G * u + _V_TO_G * v, y + _U_TO_B * u], axis=2)
-    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+    yuv = np.empty(luma.shape + (3,), np.uint8)
+    yuv[:, :, 0], yuv[:, :, 1:] = luma, chroma
+    # One affine map per pixel; cv2.transform rounds and saturates to uint8.
+    matrix = np.array([[_Y_GAIN, 0.0, _V_TO_R], [_Y_GAIN, _U_TO_G, _V_TO_G], [_Y_GAIN, _U_TO_B, 0.0]])
+    offset = -(matrix @ np.array([16.0, 128.0, 128.0]))
+    return cv2.transform(yuv, np.hstack([matrix, offset[:, None]]))
 
 
 def rgb_to_image_fields(array_: np.ndarray, encoding: str) -> tuple[int, int, int, bytes | memoryview]:
@@ -451,8 +453,12 @@ def _scale_to_8bit(values: np.ndarray, value_range: tuple[float, float] | None) 
     lo, hi = _value_range(values, value_range)
     alpha = 255.0 / (hi - lo)
     if values.dtype.kind == "f":
-        scaled = (values.astype(np.float64) - lo) * alpha
-        return np.clip(np.rint(np.nan_to_num(scaled, nan=0.0, posinf=255.0, neginf=0.0)), 0, 255).astype(np.uint8)
+        scaled = values.astype(np.float32) * np.float32(alpha)
+        scaled -= np.float32(lo * alpha)
+        np.clip(scaled, 0.0, 255.0, out=scaled)  # -inf → 0, +inf → 255; NaN stays NaN
+        np.nan_to_num(scaled, copy=False, nan=0.0)
+        scaled += np.float32(0.5)  # round half up on the cast
+        return scaled.astype(np.uint8)
     # Clipping below at ceil(lo) keeps (v - lo) * alpha >= 0, so convertScaleAbs's abs is a no-op.
     lo_clip = min(max(math.ceil(lo), 0), 65535)
     hi_clip = max(min(math.ceil(hi), 65535), lo_clip)  # counts >= ceil(hi) saturate at 255
