@@ -66,6 +66,15 @@ def test_dds_env_has_the_shm_transport_the_domain_and_no_discovery_range():
     assert base["FASTDDS_BUILTIN_TRANSPORTS"] == "UDPv4" and "ROS_AUTOMATIC_DISCOVERY_RANGE" in base  # a copy
 
 
+def test_makefile_exports_the_harness_transport():
+    """make targets run before any venv exists, so the Makefile states the string too: it must agree."""
+    from seg_ros.ros.harness import SHM_TRANSPORT
+
+    lines = [line for line in (REPO / "Makefile").read_text().splitlines()
+             if line.startswith("export FASTDDS_BUILTIN_TRANSPORTS")]
+    assert [line.split(":=", 1)[1].strip() for line in lines] == [SHM_TRANSPORT] == [SHM]
+
+
 def test_apply_dds_transport_sets_this_process(monkeypatch):
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "SUBNET")
     monkeypatch.setenv("FASTDDS_BUILTIN_TRANSPORTS", "UDPv4")
