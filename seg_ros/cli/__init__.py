@@ -1,1 +1,1 @@
-"""Command-line entry points (segnet, segnet-eval, segnet-download, segnet-build-engine)."""
+"""Command-line entry points (segnet, segnet-eval, segnet-download, segnet-build-engine); one error policy in entry."""
