@@ -159,11 +159,6 @@ class NodeProcess:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    @property
-    def pid(self) -> int:
-        """The child's process id."""
-        return self.proc.pid
-
     def alive(self) -> bool:
         """True while the child has not exited."""
         return self.proc.poll() is None
@@ -298,12 +293,6 @@ class Stamp:
     def ns(self) -> int:
         """Nanoseconds since the epoch."""
         return self.sec * 1_000_000_000 + self.nanosec
-
-    def to_msg(self) -> Any:
-        """A ``builtin_interfaces.msg.Time``."""
-        from builtin_interfaces.msg import Time
-
-        return Time(sec=self.sec, nanosec=self.nanosec)
 
 
 def message_class(type_name: str) -> type:
@@ -707,10 +696,6 @@ class NodeStatus:
     def get(self, key: str, default: str | None = None) -> str | None:
         """The value text of ``key``, or ``default``."""
         return self.values.get(key, default)
-
-    def number(self, key: str) -> float:
-        """The value of ``key`` as a number. Raises KeyError (absent) or ValueError (not a number)."""
-        return float(self.values[key])
 
 
 class DiagnosticsReader:
