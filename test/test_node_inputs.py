@@ -8,6 +8,7 @@ RGB pixels converted here by OpenCV directly (YUV, Bayer) or from the raw frame.
 from __future__ import annotations
 
 import array
+import time
 
 import cv2
 import numpy as np
@@ -33,29 +34,43 @@ FRAME_ID = "test_camera_optical"
 
 
 class Feed:
-    """One node as seen from here: a camera publisher and the node's class mask and info, matched by stamp."""
+    """One node as seen from here: a camera publisher (CameraInfo too, with ``info_topic``) and the node's outputs."""
 
-    def __init__(self, session, input_topic: str, compressed: bool) -> None:
+    def __init__(self, session, input_topic: str, compressed: bool, info_topic: str | None = None) -> None:
         self.session = session
-        self.stream = CameraStream(session.local, input_topic, info_topic=None, compressed=compressed)
+        self.stream = CameraStream(session.local, input_topic, info_topic=info_topic, compressed=compressed,
+                                   info_lead=0.15 if info_topic else 0.0)  # the node holds CameraInfo first
         self.out = OutputCollector(session.local)
         self.out.subscribe("/segnet/class_mask", Image)
         self.out.subscribe("/segnet/info", SegmentationInfo)
         self._stamp = 2000
         session.node.wait_until(self.stream.subscribed, START_TIMEOUT, "subscribe to its input")
 
-    def send(self, msg) -> tuple[np.ndarray, object]:
-        """Publish ``msg`` (again every 3 s until answered); the class mask (H, W) and info stamped like it."""
-        msg.header.frame_id = FRAME_ID
+    def next_stamp(self) -> Stamp:
         self._stamp += 1
-        stamp = Stamp(self._stamp, 0)
-        found = self.stream.send(CameraFrame(msg), self.out, ["/segnet/class_mask", "/segnet/info"], stamp,
-                                 OUTPUT_TIMEOUT)
+        return Stamp(self._stamp, 0)
+
+    def send(self, msg, info=None, outputs: tuple[str, ...] = ("/segnet/class_mask", "/segnet/info")) -> list:
+        """Publish ``msg`` (and ``info``) again every 3 s until answered; the ``outputs`` stamped like it."""
+        msg.header.frame_id = FRAME_ID
+        stamp = self.next_stamp()
+        found = self.stream.send(CameraFrame(msg, info), self.out, list(outputs), stamp, OUTPUT_TIMEOUT)
         assert found, f"no outputs for {stamp}; node alive={self.session.node.alive()}\n{self.session.node.log()}"
-        mask_msg, info = found
+        return found
+
+    def segment(self, msg) -> tuple[np.ndarray, object]:
+        """The class mask (H, W) and SegmentationInfo the node answers ``msg`` with."""
+        mask_msg, info = self.send(msg)
         assert mask_msg.encoding == "mono8"
         rows = np.frombuffer(mask_msg.data, np.uint8).reshape(mask_msg.height, mask_msg.step)
         return rows[:, : mask_msg.width].copy(), info
+
+    def publish_unanswered(self, msg, settle: float = 0.5) -> None:
+        """Publish a frame that gets no outputs (rejected), and give the idle node time to take it."""
+        msg.header.frame_id = FRAME_ID
+        self.stream.publish(CameraFrame(msg), self.next_stamp())
+        time.sleep(settle)
+        assert self.session.node.alive(), self.session.node.log()
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +139,7 @@ def camera_bytes(encoding: str, rgb: np.ndarray) -> tuple[np.ndarray, int]:
 def test_camera_encodings_are_segmented_like_their_rgb(encoding, raw_feed, reference, scene):
     """The camera's own format over DDS: the class map of the RGB OpenCV makes of the same bytes, none rejected."""
     pixels, code = camera_bytes(encoding, scene)
-    mask, info = raw_feed.send(raw_image(encoding, pixels, scene.shape[1]))
+    mask, info = raw_feed.segment(raw_image(encoding, pixels, scene.shape[1]))
     expected = reference.segment(cv2.cvtColor(pixels, code)).class_map
     assert info.frames_rejected == 0, raw_feed.session.node.log()
     np.testing.assert_array_equal(mask, expected)
@@ -146,8 +161,8 @@ def test_compressed_16bit_png_equals_raw_16bit(encoding, raw_feed, compressed_fe
         fmt, stored = "rgb16; png compressed bgr16", np.ascontiguousarray(values[..., ::-1])  # cv_bridge's bgr16
     ok, png = cv2.imencode(".png", stored)
     assert ok
-    compressed_mask, info = compressed_feed.send(CompressedImage(format=fmt, data=array.array("B", png.tobytes())))
-    raw_mask, _ = raw_feed.send(raw_image(encoding, values, scene.shape[1]))
+    compressed_mask, info = compressed_feed.segment(CompressedImage(format=fmt, data=array.array("B", png.tobytes())))
+    raw_mask, _ = raw_feed.segment(raw_image(encoding, values, scene.shape[1]))
     assert info.frames_rejected == 0, compressed_feed.session.node.log()
     np.testing.assert_array_equal(compressed_mask, raw_mask)
     h, w = scene.shape[:2]
@@ -158,3 +173,18 @@ def test_compressed_16bit_png_equals_raw_16bit(encoding, raw_feed, compressed_fe
     dark = np.repeat((values >> 8).astype(np.uint8)[..., None], 3, axis=2) if values.ndim == 2 else \
         (values >> 8).astype(np.uint8)
     assert (reference.segment(np.ascontiguousarray(dark)).class_map != compressed_mask).mean() > 0.2
+
+
+def test_unsupported_inputs_are_rejected_by_name_and_survived(raw_feed, compressed_feed, scene):
+    """A signed image and a compressedDepth stream: one warning naming each, the node goes on segmenting."""
+    height, width = scene.shape[:2]
+    raw_feed.publish_unanswered(raw_image("16SC1", np.zeros((height, width), np.uint16), width))
+    depth = CompressedImage(format="16UC1; compressedDepth png", data=array.array("B", bytes(64)))
+    compressed_feed.publish_unanswered(depth)
+    _, raw_info = raw_feed.segment(raw_image("rgb8", scene, width))
+    ok, png = cv2.imencode(".png", np.ascontiguousarray(scene[..., ::-1]))
+    _, compressed_info = compressed_feed.segment(CompressedImage(format="rgb8; png compressed bgr8",
+                                                                 data=array.array("B", png.tobytes())))
+    assert raw_info.frames_rejected >= 1 and compressed_info.frames_rejected >= 1
+    assert "unsupported image encoding '16SC1' (signed integer values" in raw_feed.session.node.log()
+    assert "'16UC1; compressedDepth png': compressedDepth streams" in compressed_feed.session.node.log()
