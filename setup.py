@@ -17,7 +17,10 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
         (f"share/{PACKAGE}/config", glob("config/*")),
     ],
-    install_requires=["setuptools", "numpy", "opencv-python-headless", "onnxruntime", "pyyaml", "tqdm"],
+    # Minimum versions = what make test-humble-env runs (Ubuntu 22.04 / JetPack 6 apt numpy and OpenCV, the ONNX
+    # Runtime pip picks beside numpy 1.21.5); pyyaml and tqdm have no tested minimum (requirements/common.txt).
+    install_requires=["setuptools", "numpy>=1.21.5", "opencv-python-headless>=4.5.4", "onnxruntime>=1.12.1", "pyyaml",
+                      "tqdm"],
     python_requires=">=3.10",
     zip_safe=False,
     maintainer="seg_ros developers",
