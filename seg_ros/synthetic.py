@@ -3,6 +3,10 @@
 The graph has the real network's interface (``input_0`` [1,3,H,W] → ``output_0`` [1,C,H/32,W/32]) and a
 ResNet18-like compute profile (stride-2 stem, four stages of 3x3 convolutions, 1x1 classifier), so timings are
 representative even though the weights are random.
+
+``write_instant_onnx`` has the same interface with almost no compute (a 32x32 average pool and a 1x1
+convolution, well under a millisecond): what a GPU engine's few milliseconds look like to the CPU, so a benchmark
+with it measures everything around inference (the node's own overhead).
 """
 
 from __future__ import annotations
@@ -69,11 +73,47 @@ def write_fcn_resnet18_onnx(path: Path, input_size: tuple[int, int] = (576, 320)
     return path
 
 
+def write_instant_onnx(path: Path, input_size: tuple[int, int] = (576, 320), num_classes: int = 5,
+                       seed: int = 0) -> Path:
+    """Write an "instant" ONNX with FCN-ResNet18's interface: AveragePool 32x32 (stride 32) → 1x1 Conv → output_0.
+
+    ``input_0`` [1,3,H,W] → ``output_0`` [1,C,H/32,W/32] float32 logits; random weights. Returns the path.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    width, height = input_size
+    if width % 32 or height % 32:
+        raise ValueError(f"input size {width}x{height} must be a multiple of 32")
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((num_classes, 3, 1, 1)).astype(np.float32)
+    b = rng.standard_normal(num_classes).astype(np.float32) * 0.1
+    nodes = [helper.make_node("AveragePool", ["input_0"], ["pooled"], kernel_shape=[32, 32], strides=[32, 32]),
+             helper.make_node("Conv", ["pooled", "classifier_w", "classifier_b"], ["output_0"], kernel_shape=[1, 1])]
+    graph = helper.make_graph(
+        nodes, "instant_segmentation",
+        [helper.make_tensor_value_info("input_0", TensorProto.FLOAT, [1, 3, height, width])],
+        [helper.make_tensor_value_info("output_0", TensorProto.FLOAT, [1, num_classes, height // 32, width // 32])],
+        [numpy_helper.from_array(w, "classifier_w"), numpy_helper.from_array(b, "classifier_b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="seg_ros.synthetic")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
 def write_model_dir(folder: Path, input_size: tuple[int, int] = (576, 320), num_classes: int = 5,
-                    class_names: list[str] | None = None, colors: list[str] | None = None, seed: int = 0) -> Path:
-    """A complete model folder (fcn_resnet18.onnx, classes.txt, colors.txt) with a random-weight network."""
+                    class_names: list[str] | None = None, colors: list[str] | None = None, seed: int = 0,
+                    instant: bool = False) -> Path:
+    """A complete model folder (fcn_resnet18.onnx, classes.txt, colors.txt) with a random-weight network.
+
+    ``instant``: the almost compute-free network of ``write_instant_onnx`` instead of the FCN-ResNet18 shape.
+    """
     folder = Path(folder)
-    write_fcn_resnet18_onnx(folder / "fcn_resnet18.onnx", input_size, num_classes, seed)
+    writer = write_instant_onnx if instant else write_fcn_resnet18_onnx
+    writer(folder / "fcn_resnet18.onnx", input_size, num_classes, seed)
     names = class_names or [f"class_{i}" for i in range(num_classes)]
     rng = np.random.default_rng(seed)
     lines = colors or [" ".join(str(int(v)) for v in rng.integers(0, 256, 3)) for _ in range(num_classes)]
