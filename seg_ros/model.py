@@ -15,7 +15,7 @@ Two frozen dataclasses carry the facts, each parsed once from its source:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,8 @@ import numpy as np
 import yaml
 
 from seg_ros.defaults import DEFAULT_ALPHA
-from seg_ros.errors import ModelError
+from seg_ros.errors import ConfigError, GridConfigError, ModelError
+from seg_ros.occupancy_grid import TraversabilityProfile
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,10 @@ class Preprocessing:
     """How pixels become the network's input tensor: ``(x[c] - mean[c]) / std[c] * post_scale``.
 
     ``mean``/``std`` are in 0..255 units and listed in the network's ``channel_order``. The defaults are
-    segNet's (jetson-inference FCN-ResNet18: RGB, ImageNet mean/std, nearest-neighbour resize). Raises
-    ModelError for an unknown channel order or resize mode, or a mean/std that is not three values with std > 0.
+    segNet's (jetson-inference FCN-ResNet18: RGB, ImageNet mean/std, nearest-neighbour resize). ``normalize``:
+    whether that affine map is applied at all; None = by the input's dtype (float inputs yes, uint8 inputs
+    take the raw pixels, normalisation being inside the graph). Raises ModelError for an unknown channel order
+    or resize mode, or a mean/std that is not three values with std > 0.
     """
 
     channel_order: str = "rgb"  # "rgb" or "bgr"
@@ -41,6 +44,11 @@ class Preprocessing:
     std: tuple[float, float, float] = (58.395, 57.12, 57.375)
     post_scale: float = 1.0
     resize: str = "nearest"  # "nearest" (segNet) or "bilinear"
+    normalize: bool | None = None  # None: float inputs are normalised, uint8 inputs get raw pixels
+
+    def normalizes(self, dtype: np.dtype | type) -> bool:
+        """Whether an input tensor of ``dtype`` gets the mean/std map (explicit ``normalize``, else float only)."""
+        return self.normalize if self.normalize is not None else np.dtype(dtype).kind == "f"
 
     def __post_init__(self) -> None:
         if self.channel_order not in ("rgb", "bgr"):
@@ -56,7 +64,9 @@ class Preprocessing:
 
         ``post_scale`` may be given as a number, or implied by model.yaml's ``scale_order`` wording:
         ``(x - mean) / std / 255`` means a trailing 1/255. ``resize`` may carry words after the mode
-        (``bilinear to 480x360``). Raises ModelError naming ``source`` for a bad block.
+        (``bilinear to 480x360``). ``normalize: true/false`` states whether the mean/std map applies; stating
+        ``mean``, ``std``, ``post_scale`` or ``scale_order`` implies true (so a uint8-input model normalises only
+        when its model.yaml says so). Raises ModelError naming ``source`` for a bad block.
         """
         if not isinstance(block, Mapping):
             raise ModelError(f"{source}: preprocessing must be a mapping, got {block!r}")
@@ -71,7 +81,14 @@ class Preprocessing:
                 formula = str(block.get("scale_order", "(x - mean) / std")).replace(" ", "")
                 post_scale = 1.0 / 255.0 if formula.endswith("/255") else 1.0
             resize = str(block.get("resize", default.resize)).split()[0].lower()
-            return cls(order, mean, std, post_scale, resize)  # type: ignore[arg-type]
+            if "normalize" in block:
+                if not isinstance(block["normalize"], bool):
+                    raise ValueError(f"normalize must be true or false, got {block['normalize']!r}")
+                normalize: bool | None = block["normalize"]
+            else:
+                stated = {"mean", "std", "post_scale", "scale_order"} & set(block)
+                normalize = True if stated else None
+            return cls(order, mean, std, post_scale, resize, normalize)  # type: ignore[arg-type]
         except (TypeError, ValueError, ModelError) as exc:
             raise ModelError(f"{source}: bad preprocessing block: {exc}") from exc
 
@@ -145,7 +162,9 @@ class ModelFacts:
     ``onnx``: the ONNX file's name in the folder (None: the folder's only ``.onnx``). ``input_size``:
     (width, height) in pixels (None: read from the ONNX). ``class_names`` / ``class_colors``: used only
     when the folder has no class names / colours file (registry networks state them); colour rows are
-    3 or 4 numbers within 0..255, validated here.
+    3 or 4 numbers within 0..255, validated here. ``traversability``: the grid's default profile as stated —
+    a profile, the name of a registry profile (``camvid``, ``none`` ...), or None (not stated: the registry's
+    family rules decide).
     """
 
     name: str | None = None
@@ -158,6 +177,7 @@ class ModelFacts:
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     class_names: tuple[str, ...] = ()
     class_colors: tuple[tuple[float, ...], ...] = ()
+    traversability: TraversabilityProfile | str | None = None
 
     def __post_init__(self) -> None:
         rows = tuple(_color_row(row, f"{self.name or 'model'} class colour {i}")
@@ -171,10 +191,12 @@ def model_yaml_facts(folder: Path, base: ModelFacts | None = None) -> ModelFacts
     """``base`` (default: plain defaults) updated by what the folder's optional ``model.yaml`` states.
 
     Read keys (format of ``../shared/models/*/model.yaml``): ``name``, ``onnx``, ``class_names`` and
-    ``colors`` (file names), ``input.name``, ``input.shape`` (NCHW, gives the input size), ``output.name``,
-    ``preprocessing``. Other keys (architecture, evaluation, licence ...) are documentation. Used for model
-    folders and for ONNX files given by path, so a model.yaml beside ``--model x.onnx`` counts too.
-    Raises ModelError for an unparsable file or a bad value.
+    ``colors`` (file names), ``input.name``, ``input.size`` (``[W, H]``: the size to run an ONNX with a
+    dynamic input size at), ``input.shape`` (NCHW, also gives the input size), ``output.name``,
+    ``preprocessing``, ``traversability`` (a registry profile name, ``none``, or a mapping of ``class_costs``,
+    ``default_cost``, ``trail_class``). Other keys (architecture, evaluation, licence ...) are documentation.
+    Used for model folders and for ONNX files given by path, so a model.yaml beside ``--model x.onnx`` counts
+    too. Raises ModelError for an unparsable file or a bad value.
     """
     base = base or ModelFacts()
     yaml_path = Path(folder) / "model.yaml"
@@ -204,13 +226,58 @@ def model_yaml_facts(folder: Path, base: ModelFacts | None = None) -> ModelFacts
             facts = replace(facts, input_blob=str(inp["name"]))
         if "name" in out:
             facts = replace(facts, output_blob=str(out["name"]))
-        if "shape" in inp and len(inp["shape"]) == 4:
-            facts = replace(facts, input_size=(int(inp["shape"][3]), int(inp["shape"][2])))
+        shape = inp.get("shape")
+        if isinstance(shape, list) and len(shape) == 4 and all(isinstance(d, int) for d in shape[2:]):
+            facts = replace(facts, input_size=(int(shape[3]), int(shape[2])))
+        if "size" in inp:
+            size = parse_input_size(inp["size"], f"{yaml_path}: input: size")
+            if "shape" in inp and facts.input_size not in (None, size):
+                raise ModelError(f"{yaml_path}: input: size {size[0]}x{size[1]} contradicts input: shape {shape}")
+            facts = replace(facts, input_size=size)
+    except ConfigError as exc:
+        raise ModelError(str(exc)) from None
     except (TypeError, ValueError) as exc:
         raise ModelError(f"{yaml_path}: {exc}") from exc
     if "preprocessing" in meta:
         facts = replace(facts, preprocessing=Preprocessing.from_yaml(meta["preprocessing"], source))
+    if "traversability" in meta:
+        facts = replace(facts, traversability=_stated_profile(meta["traversability"], f"{yaml_path}: traversability"))
     return facts
+
+
+def _stated_profile(value: Any, where: str) -> TraversabilityProfile | str:
+    """model.yaml's ``traversability:`` value: a profile name (``none`` included) or a profile mapping."""
+    if value is None or value is False:
+        return "none"
+    if isinstance(value, str) and value.strip():
+        return value.strip().lower()
+    try:
+        return TraversabilityProfile.from_mapping(value, "model.yaml", where)
+    except GridConfigError as exc:
+        raise ModelError(str(exc)) from None
+
+
+def parse_input_size(value: Any, where: str = "input size") -> tuple[int, int]:
+    """``"WxH"`` (``"640x480"``), ``[W, H]`` or ``(W, H)`` → (width, height) > 0.
+
+    The one way to give a dynamic-input ONNX its size: model.yaml ``input: size: [W, H]``, ``segnet
+    --input-size WxH`` or the node parameter ``input_size``. Raises ConfigError naming ``where``.
+    """
+    try:
+        if isinstance(value, str):
+            parts = value.strip().lower().split("x")
+            if len(parts) != 2:
+                raise ValueError
+            width, height = int(parts[0]), int(parts[1])
+        else:
+            if isinstance(value, str | bytes) or len(value) != 2 or not all(isinstance(v, int) for v in value):
+                raise ValueError
+            width, height = int(value[0]), int(value[1])
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} must be WxH (e.g. 640x480) or [W, H], got {value!r}") from None
+    if width <= 0 or height <= 0:
+        raise ConfigError(f"{where} must be positive, got {width}x{height}")
+    return width, height
 
 
 def _read_only(array: np.ndarray, dtype: type) -> np.ndarray:
@@ -226,8 +293,10 @@ class ModelSpec:
     ``colors``: (C,4) float32 RGBA in 0..255 units, one row per class (float because the overlay alpha,
     segNet's ``SetOverlayAlpha``, is a float); ``explicit_alpha``: (C,) bool, True where colors.txt gave the
     alpha (kept by :meth:`with_alpha`). Both are read-only copies. ``input_size``: (width, height) pixels,
-    None = read from the ONNX. ``source``: where the spec came from, for messages. Raises ModelError when
-    there are no class names or the colours do not have one (RGBA) row per class. Compared by identity
+    None = read from the ONNX. ``source``: where the spec came from, for messages; ``classes_source``: where
+    the class names came from (a file, registry facts), for messages about the class count.
+    ``traversability``: the grid's default profile (disabled = not a traversability model). Raises ModelError
+    when there are no class names or the colours do not have one (RGBA) row per class. Compared by identity
     (its arrays have no single truth value).
     """
 
@@ -241,6 +310,8 @@ class ModelSpec:
     output_blob: str = "output_0"
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     source: str = ""
+    classes_source: str = "the class names"
+    traversability: TraversabilityProfile = TraversabilityProfile(source="no traversability profile")
 
     def __post_init__(self) -> None:
         colors = _read_only(self.colors, np.float32)
@@ -275,6 +346,19 @@ class ModelSpec:
         colors[~self.explicit_alpha, 3] = alpha
         return replace(self, colors=colors)
 
+    def with_input_size(self, size: str | Sequence[int] | None) -> ModelSpec:
+        """This spec run at ``size`` (``"WxH"`` or (W, H)); unchanged for None or ``""``.
+
+        For an ONNX with a dynamic input size (``segnet --input-size``, node parameter ``input_size``); a fixed
+        ONNX input of another size is refused when the backend loads. Raises ConfigError for a malformed size.
+        """
+        if size is None or (isinstance(size, str) and not size.strip()):
+            return self
+        return replace(self, input_size=parse_input_size(size))
+
+
+IMPLICIT_BACKGROUND = "background"  # class 0 of a model whose classes.txt names one (foreground) class
+
 
 def _find_onnx(folder: Path, preferred: str | None) -> Path:
     if preferred:
@@ -290,26 +374,39 @@ def _find_onnx(folder: Path, preferred: str | None) -> Path:
     return found[0]
 
 
-def load_model_dir(folder: Path, name: str | None = None, defaults: ModelFacts | None = None) -> ModelSpec:
+ProfileResolver = Callable[[TraversabilityProfile | str | None, Sequence[str]], TraversabilityProfile]
+
+
+def load_model_dir(folder: Path, name: str | None = None, defaults: ModelFacts | None = None,
+                   profiles: ProfileResolver | None = None) -> ModelSpec:
     """A ModelSpec from a model folder; ``defaults`` are registry facts the folder's model.yaml may override.
 
-    Raises ModelError for a missing folder, no (or several unnamed) ONNX files, unreadable files.
+    ``profiles`` turns the stated traversability (and the class names) into the spec's profile (the
+    registry's; see :func:`build_spec`). Raises ModelError for a missing folder, no (or several unnamed) ONNX
+    files, unreadable files.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelError(f"model folder {folder} does not exist")
     facts = model_yaml_facts(folder, defaults)
     return build_spec(name or facts.name or folder.name, _find_onnx(folder, facts.onnx),
-                      folder / facts.classes_file, folder / facts.colors_file, facts, source=str(folder))
+                      folder / facts.classes_file, folder / facts.colors_file, facts, source=str(folder),
+                      profiles=profiles)
 
 
 def build_spec(name: str, onnx_path: Path, classes_path: Path | None, colors_path: Path | None,
-               facts: ModelFacts | None = None, source: str = "") -> ModelSpec:
+               facts: ModelFacts | None = None, source: str = "", profiles: ProfileResolver | None = None,
+               ) -> ModelSpec:
     """Assemble a ModelSpec from explicit files (segNet's --model/--labels/--colors) plus known facts.
 
     Class names come from ``classes_path`` when it exists, else ``facts.class_names``; colours from
     ``colors_path``, else ``facts.class_colors``, else deterministic distinct colours. Colours beyond the
-    class count are dropped. Raises ModelError for a missing ONNX file, no class names, too few colours.
+    class count are dropped. One class name means a binary model, *foreground over an implicit background*:
+    the spec's classes are ``("background", name)``, background transparent black, the name's colour
+    (first colour row) for the foreground. Two names are (background, foreground) as given.
+    ``profiles(stated, class_names)`` gives the traversability profile (registry rules); without it only a
+    profile mapping stated in model.yaml counts. Raises ModelError for a missing ONNX file, no class names,
+    too few colours.
     """
     facts = facts or ModelFacts()
     onnx_path = Path(onnx_path)
@@ -317,8 +414,10 @@ def build_spec(name: str, onnx_path: Path, classes_path: Path | None, colors_pat
         raise ModelError(f"ONNX file {onnx_path} does not exist")
     if classes_path is not None and Path(classes_path).is_file():
         class_names = load_class_names(Path(classes_path))
+        classes_source = str(classes_path)
     elif facts.class_names:
         class_names = facts.class_names
+        classes_source = f"{name} registry class names"
     else:
         raise ModelError(f"class names file {classes_path} does not exist")
     if colors_path is not None and Path(colors_path).is_file():
@@ -332,6 +431,17 @@ def build_spec(name: str, onnx_path: Path, classes_path: Path | None, colors_pat
         where = ""
     if len(colors) < len(class_names):
         raise ModelError(f"{where}: {len(colors)} colours for {len(class_names)} classes")
+    if len(class_names) == 1:  # foreground over an implicit background
+        class_names = (IMPLICIT_BACKGROUND, class_names[0])
+        colors = np.concatenate([np.zeros((1, 4), np.float32), colors[:1]])
+        explicit = np.concatenate([[True], explicit[:1]])
+    stated = facts.traversability
+    if profiles is not None:
+        profile = profiles(stated, class_names)
+    elif isinstance(stated, TraversabilityProfile):
+        profile = stated
+    else:
+        profile = TraversabilityProfile(source="no traversability profile")
     return ModelSpec(
         name=name,
         onnx_path=onnx_path,
@@ -343,6 +453,8 @@ def build_spec(name: str, onnx_path: Path, classes_path: Path | None, colors_pat
         output_blob=facts.output_blob,
         preprocessing=facts.preprocessing,
         source=source or str(onnx_path),
+        classes_source=classes_source,
+        traversability=profile,
     )
 
 

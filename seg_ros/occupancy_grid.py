@@ -36,6 +36,88 @@ DEFAULT_CLASS_COSTS: dict[str, int] = {"trail": 0, "grass": 30, "vegetation": 10
 
 
 @dataclass(frozen=True)
+class TraversabilityProfile:
+    """A network's default traversability: grid cost per class, cost of the classes not named, trail class.
+
+    ``class_costs``: (name, cost) pairs, names lower-case, costs 0 free .. 100 lethal or -1 unknown;
+    ``default_cost``: cost of every class not named; ``trail_class``: class ``~/trail_heading`` follows (None =
+    none). ``name`` says which profile (``deepscene``, ``camvid``, ``model.yaml`` ...), ``source`` why it applies
+    (a registry network, a model.yaml, a family rule on the class names, node parameters). A profile that gives
+    no class a known cost (``enabled`` False) means "not a traversability model": no grid. Raises
+    GridConfigError for a cost outside -1..100.
+    """
+
+    name: str = "none"
+    class_costs: tuple[tuple[str, int], ...] = ()
+    default_cost: int = UNKNOWN
+    trail_class: str | None = None
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        costs = parse_class_costs(dict(self.class_costs))
+        default = parse_class_costs({"default_cost": self.default_cost})["default_cost"]
+        trail = (self.trail_class or "").strip() or None
+        object.__setattr__(self, "class_costs", tuple(costs.items()))
+        object.__setattr__(self, "default_cost", default)
+        object.__setattr__(self, "trail_class", trail)
+
+    @classmethod
+    def from_mapping(cls, block: Mapping[str, Any], name: str, source: str) -> TraversabilityProfile:
+        """A profile from a YAML mapping ``{class_costs: {name: cost} or ["name:cost"], default_cost, trail_class}``.
+
+        Raises GridConfigError naming ``source`` for anything else.
+        """
+        if not isinstance(block, Mapping):
+            raise GridConfigError(f"{source}: a traversability profile must be a mapping, got {block!r}")
+        unknown = sorted(set(block) - {"class_costs", "default_cost", "trail_class", "match"})
+        if unknown:
+            raise GridConfigError(f"{source}: unknown traversability key(s) {', '.join(unknown)} "
+                                  "(known: class_costs, default_cost, trail_class)")
+        try:
+            costs = parse_class_costs(block.get("class_costs") or {})
+            return cls(name, tuple(costs.items()), block.get("default_cost", UNKNOWN),
+                       block.get("trail_class") or None, source)
+        except GridConfigError as exc:
+            raise GridConfigError(f"{source}: {exc}") from None
+
+    @property
+    def costs(self) -> dict[str, int]:
+        """The class costs as a mapping (lower-case name -> cost)."""
+        return dict(self.class_costs)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the profile gives any class a known cost (False: no traversability grid)."""
+        return self.default_cost != UNKNOWN or any(cost != UNKNOWN for _, cost in self.class_costs)
+
+    def with_overrides(self, class_costs: Mapping[str, int] | None = None, default_cost: int | None = None,
+                       trail_class: str | None = None) -> TraversabilityProfile:
+        """This profile with node parameters in force: each given value replaces the profile's.
+
+        ``class_costs`` replaces the whole table (no merging); ``trail_class`` ``""`` means no trail class.
+        None keeps the profile's value. The name and source say which parameters were given.
+        """
+        given = [n for n, v in (("class_costs", class_costs), ("default_cost", default_cost),
+                                ("trail_class", trail_class)) if v is not None]
+        if not given:
+            return self
+        return TraversabilityProfile(
+            name=f"{self.name} + parameters" if self.enabled else "parameters",
+            class_costs=tuple(parse_class_costs(class_costs).items()) if class_costs is not None else self.class_costs,
+            default_cost=self.default_cost if default_cost is None else default_cost,
+            trail_class=self.trail_class if trail_class is None else trail_class,
+            source=f"{self.source}; node parameters {', '.join(given)}" if self.source else
+            f"node parameters {', '.join(given)}")
+
+    def describe(self) -> str:
+        """One line for the start-up log: name, why, the costs, the trail class."""
+        costs = ", ".join(f"{name}:{cost}" for name, cost in self.class_costs) or "no class named"
+        trail = self.trail_class or "none"
+        return (f"{self.name} ({self.source}): {costs}, other classes {self.default_cost}; trail_class {trail}"
+                if self.enabled else f"{self.name} ({self.source})")
+
+
+@dataclass(frozen=True)
 class GridSpec:
     """Robot-centric grid in the base frame. ``width`` cells along x (forward), ``height`` cells along y.
 

@@ -3,12 +3,19 @@
 Names resolve in this order: an existing path (model folder or ONNX file); a registry network or alias
 (``models/networks.yaml``) found in a search-path folder; any folder on the search path named NAME.
 The search path is ``SEG_ROS_MODEL_PATH`` (colon-separated) followed by the user cache directory.
+
+Traversability profiles (the grid's default class costs) live in the registry too: named profiles with a
+``match`` list of class names. A model's profile is, in order: what its model.yaml states (``traversability:``
+a profile name, ``none`` or a mapping); its registry network's ``profile``; the first profile whose ``match``
+names are all among the model's classes (the family rule: an ESPNet-CamVid folder gets ``camvid``); else none
+(the grid stays off unless the node is given class_costs).
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -16,8 +23,9 @@ from pathlib import Path
 import yaml
 
 from seg_ros.cache import cache_root
-from seg_ros.errors import ModelError
+from seg_ros.errors import GridConfigError, ModelError
 from seg_ros.model import ModelFacts, ModelSpec, Preprocessing, build_spec, load_model_dir, model_yaml_facts
+from seg_ros.occupancy_grid import TraversabilityProfile
 from seg_ros.paths import package_file
 
 MODEL_PATH_ENV = "SEG_ROS_MODEL_PATH"
@@ -43,6 +51,14 @@ class Network:
     model: ModelFacts
 
 
+@dataclass(frozen=True)
+class NamedProfile:
+    """A registry traversability profile and the class names (``match``) that identify its network family."""
+
+    profile: TraversabilityProfile
+    match: tuple[str, ...]
+
+
 def registry_file() -> Path:
     """models/networks.yaml in a source checkout, else the installed share/seg_ros copy."""
     try:
@@ -65,8 +81,59 @@ def _family_facts(defaults: dict, source: str) -> ModelFacts:
 
 
 @lru_cache(maxsize=4)
+def _load_data(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=4)
+def _load_profiles(path: Path) -> dict[str, NamedProfile]:
+    profiles = {}
+    for name, block in (_load_data(path).get("traversability_profiles") or {}).items():
+        where = f"{path}: traversability_profiles: {name}"
+        try:
+            profile = TraversabilityProfile.from_mapping(block, str(name), "")
+        except GridConfigError as exc:
+            raise ModelError(f"{where}: {exc}") from None
+        profiles[str(name).lower()] = NamedProfile(profile, tuple(str(n).lower() for n in block.get("match", ())))
+    return profiles
+
+
+def profiles() -> dict[str, NamedProfile]:
+    """The registry's traversability profiles by name (``deepscene``, ``cityscapes``, ``camvid``)."""
+    return _load_profiles(registry_file())
+
+
+def traversability_profile(stated: TraversabilityProfile | str | None, class_names: Sequence[str],
+                           network: str | None = None) -> TraversabilityProfile:
+    """The profile a model gets: stated (a profile, a registry profile name, ``none``) or by the family rule.
+
+    ``stated`` comes from model.yaml or, for a registry network, from its entry (``network`` names it, for the
+    log). Unstated: the first registry profile whose ``match`` class names are all among ``class_names``
+    (case-insensitive); none matching: a disabled profile (no grid unless costs are given). Raises
+    ModelError for an unknown profile name.
+    """
+    if isinstance(stated, TraversabilityProfile):
+        return stated
+    where = f"registry network {network}" if network else "model.yaml"
+    if stated == "none":
+        why = f"{where}: not a traversability model" if network else "model.yaml: traversability: none"
+        return TraversabilityProfile(source=why)
+    known = profiles()
+    if stated is not None:
+        if stated not in known:
+            raise ModelError(f"{where}: unknown traversability profile {stated!r} "
+                             f"(registry profiles: {', '.join(sorted(known))}, none)")
+        return replace(known[stated].profile, source=f"{where} says {stated}")
+    lowered = {n.strip().lower() for n in class_names}
+    for entry in known.values():
+        if entry.match and set(entry.match) <= lowered:
+            return replace(entry.profile, source=f"family rule: the classes include {', '.join(entry.match)}")
+    return TraversabilityProfile(source="no registry profile matches these classes")
+
+
+@lru_cache(maxsize=4)
 def _load_registry(path: Path) -> dict[str, Network]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = _load_data(path)
     defaults = data.get("defaults", {})
     mirror = defaults.get("mirror", "")
     family = _family_facts(defaults, str(path))
@@ -74,7 +141,8 @@ def _load_registry(path: Path) -> dict[str, Network]:
     for name, entry in data["networks"].items():
         size = (int(entry["input_size"][0]), int(entry["input_size"][1]))
         model = replace(family, input_size=size, class_names=tuple(str(n) for n in entry.get("class_names", ())),
-                        class_colors=tuple(tuple(row) for row in entry.get("class_colors", ())))
+                        class_colors=tuple(tuple(row) for row in entry.get("class_colors", ())),
+                        traversability=str(entry["profile"]).lower() if "profile" in entry else None)
         urls = (entry["url"],) + ((mirror + entry["archive"],) if mirror else ())
         networks[name] = Network(
             name=name, aliases=tuple(entry.get("alias", ())), dir=entry["dir"], archive=entry["archive"],
@@ -135,7 +203,7 @@ def model_from_onnx(path: Path, labels: Path | None = None, colors: Path | None 
 
     Class names and colours come from the files that model.yaml names (default classes.txt / colors.txt
     beside the ONNX) unless ``labels`` / ``colors`` are given; given files must exist. Given blob names
-    override model.yaml's.
+    override model.yaml's. The traversability profile as :func:`traversability_profile`.
     """
     path = Path(path)
     if not path.is_file():
@@ -146,21 +214,29 @@ def model_from_onnx(path: Path, labels: Path | None = None, colors: Path | None 
     facts = model_yaml_facts(path.parent)  # a model.yaml beside the ONNX states its preprocessing and blobs
     facts = replace(facts, input_blob=input_blob or facts.input_blob, output_blob=output_blob or facts.output_blob)
     return build_spec(path.stem, path, labels or path.parent / facts.classes_file,
-                      colors or path.parent / facts.colors_file, facts=facts, source=str(path))
+                      colors or path.parent / facts.colors_file, facts=facts, source=str(path),
+                      profiles=traversability_profile)
 
 
-def resolve_model(name_or_path: str, download: bool = False) -> ModelSpec:
+def resolve_model(name_or_path: str, download: bool = False, input_size: str | Sequence[int] | None = None,
+                  ) -> ModelSpec:
     """A ModelSpec for a path, registry network name/alias, or search-path folder name.
 
     ``download``: a registry network missing from the search path is downloaded into the cache directory
     and verified first (``seg_ros.download``); otherwise its absence is an error naming the fix.
+    ``input_size``: ``"WxH"`` or (W, H) to run a dynamic-input ONNX at (node parameter ``input_size``).
+    The spec carries its traversability profile (:func:`traversability_profile`).
     """
+    return _resolve(name_or_path, download).with_input_size(input_size)
+
+
+def _resolve(name_or_path: str, download: bool) -> ModelSpec:
     text = str(name_or_path).strip()
     if not text:
         raise ModelError("no network or model path given")
     path = Path(text).expanduser()
     if path.is_dir():
-        return load_model_dir(path)
+        return load_model_dir(path, profiles=traversability_profile)
     if path.suffix.lower() == ".onnx":
         return model_from_onnx(path)
     net = find_network(text)
@@ -173,12 +249,13 @@ def resolve_model(name_or_path: str, download: bool = False) -> ModelSpec:
         if folder is None:
             raise ModelError(f"network {net.name} is not downloaded; run `segnet-download {net.name}` "
                              f"(or put its folder {net.dir}/ in {cache_dir()} or a {MODEL_PATH_ENV} entry)")
-        spec = load_model_dir(folder, name=net.name, defaults=net.model)
+        spec = load_model_dir(folder, name=net.name, defaults=net.model,
+                              profiles=lambda stated, names: traversability_profile(stated, names, net.name))
         _check_registry_classes(spec, net)
         return spec
     folder = _folder_on_path(text)
     if folder is not None:
-        return load_model_dir(folder)
+        return load_model_dir(folder, profiles=traversability_profile)
     known = sorted(set(networks()) | {a for n in networks().values() for a in n.aliases} | set(local_models()))
     close = difflib.get_close_matches(text.lower(), known, n=4, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else f"; known networks: {', '.join(sorted(networks()))}"

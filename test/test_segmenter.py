@@ -53,8 +53,11 @@ def test_class_count_must_match_output_channels(tmp_path):
     folder = write_model_dir(tmp_path / "m", (64, 32), 4)
     (folder / "classes.txt").write_text("a\nb\nc\n")
     (folder / "colors.txt").write_text("1 2 3\n4 5 6\n7 8 9\n")
-    with pytest.raises(ModelError, match="output has 4 channels but 3 classes"):
+    with pytest.raises(ModelError) as err:
         Segmenter(resolve_model(str(folder)))
+    assert str(err.value) == (f"{folder / 'fcn_resnet18.onnx'}: output has 4 channels but 3 classes are listed in "
+                              f"{folder / 'classes.txt'} (output 'output_0' is (1, 4, 1, 2) float32: class scores, "
+                              "channels first; 2 channels if channels last)")
 
 
 def test_unreadable_onnx_and_wrong_blob_names(tmp_path):
