@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--colors", default=None, help="colours file for --model (default: colors.txt beside it)")
     model.add_argument("--input-blob", default=None, help="input tensor name for --model (default input_0)")
     model.add_argument("--output-blob", default=None, help="output tensor name for --model (default output_0)")
+    model.add_argument("--input-size", default=None, metavar="WxH",
+                       help="network input size for an ONNX with a dynamic input size (e.g. 640x480)")
     model.add_argument("--no-download", dest="download", action="store_false", default=defaults.DEFAULT_DOWNLOAD,
                        help="do not fetch a registry network that is not in the cache yet (default: fetch and verify)")
     model.add_argument("--backend", default=defaults.DEFAULT_BACKEND, choices=BACKENDS,
@@ -109,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         sink = open_output(args.output, source) if args.output else None
         if args.legend:
             _check_legend_path(Path(args.legend).expanduser(), source.paths)
-        spec = load_spec(args).with_alpha(args.alpha)
+        spec = load_spec(args).with_alpha(args.alpha).with_input_size(args.input_size)
         segmenter = Segmenter(spec, backend=args.backend, threads=args.threads, ignore_class=args.ignore_class)
         if args.legend:
             write_image(Path(args.legend).expanduser(), render.render_legend(spec.class_names, spec.colors))
