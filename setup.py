@@ -34,6 +34,7 @@ setup(
             "segnet-download = seg_ros.cli.download:main",
             "segnet-build-engine = seg_ros.cli.build_engine:main",
             "segnet_node = seg_ros.ros.node:main",
+            "segnet_managed_node = seg_ros.ros.managed_node:main",
         ],
     },
 )

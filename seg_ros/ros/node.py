@@ -8,6 +8,16 @@ it. Per-frame outputs are one list of ``FrameOutput`` (publisher + message build
 when it is enabled and has a subscriber, so nothing is rendered for nobody; the latched traversability grid is
 the exception (a late subscriber gets the last one). The grid and trail heading are built on the segment
 worker (``seg_ros.ros.ground_outputs``: the mapper is not thread-safe and its tables are cached across frames).
+
+The node body is :class:`SegNetPipeline`, in stages a lifecycle maps onto: parameters (construction), model and
+outputs (*configure*), input subscription and workers (*activate*; undone by *deactivate*), release (*cleanup*).
+``SegNetNode`` runs them all at start-up and pauses / resumes its input through ``~/enable`` (std_srvs/SetBool);
+``seg_ros.ros.managed_node.SegNetManagedNode`` runs them from lifecycle transitions.
+
+Outputs beside the raw ones: ``~/confidence`` (mono8, the winning class's probability x 255, same size and header
+as ``~/class_mask``; advertised only for models that output class scores), ``~/label_info`` (vision_msgs/LabelInfo,
+reliable + transient_local, when vision_msgs is importable), and image_transport-style ``~/overlay/compressed``
+(JPEG) and ``~/class_mask/compressed`` (lossless PNG).
 """
 
 from __future__ import annotations
@@ -38,10 +48,18 @@ from rclpy.serialization import deserialize_message
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
+from std_srvs.srv import SetBool
 
 from seg_ros import render
-from seg_ros.classify import resize_class_map
-from seg_ros.errors import EXIT_USER_ERROR, ConfigError, ImageConversionError, ModelError, SegRosError
+from seg_ros.classify import confidence_from_logits, resize_class_map
+from seg_ros.errors import (
+    EXIT_USER_ERROR,
+    ConfigError,
+    ImageConversionError,
+    ModelError,
+    RuntimeFailure,
+    SegRosError,
+)
 from seg_ros.image_conversion import compressed_to_rgb, image_msg_to_rgb
 from seg_ros.latest_frame import LatestFrame, fresh_frame_wait
 from seg_ros.msg import SegmentationInfo, TrailHeading
@@ -61,6 +79,9 @@ from seg_ros.segmenter import Segmentation, Segmenter
 
 WARN_THROTTLE_S = 5.0
 OUTPUT_QOS = QoSProfile(depth=1)
+# Latched like Nav2 expects its label list: a late subscriber (semantic_segmentation_layer) gets it at once.
+LABEL_INFO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                            durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def input_qos() -> QoSProfile:
@@ -111,15 +132,53 @@ class FrameOutput:
         return self.enabled() and (self.latched or self.publisher.get_subscription_count() > 0)
 
 
-class SegNetNode(Node):
-    """Subscribes to camera images, segments the newest one, publishes masks, overlay, info and diagnostics."""
+class SegNetPipeline:
+    """The segnet node's body, shared by ``SegNetNode`` and the lifecycle ``SegNetManagedNode``.
 
-    def __init__(self, node_name: str = "segnet", **kwargs: Any) -> None:
-        super().__init__(node_name, **kwargs)
+    A mixin for an rclpy ``Node`` subclass (it calls the node's create_* / destroy_* methods). Stages, each
+    undone by the next-but-one:
+
+    - ``_init_pipeline``: parameters declared (with the runtime-parameter callback), counters zeroed.
+    - ``_load_model``: settings read, model resolved (downloaded if missing) and its backend loaded: the slow part.
+    - ``_open_outputs``: publishers, ``~/label_info``, the ground projector (camera_info), the diagnostics timer.
+    - ``_start_input`` / ``_stop_input``: the image subscription and the two workers; stopped, nothing is taken
+      from the camera and no thread runs, but counters, grid tables and the latched outputs stay.
+    - ``_close_outputs`` and ``_release_model``: publishers destroyed, backend released.
+    """
+
+    def _init_pipeline(self) -> None:
+        """Declare the parameters and zero the counters (construction: nothing loaded yet)."""
         declare_parameters(self)
-        self.settings: NodeSettings = read_settings(self)
         self.render_settings: RenderSettings = current_render_settings(self)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.settings: NodeSettings | None = None
+        self.segmenter: Segmenter | None = None
+        self.spec: Any = None
+        self.ground: GroundProjector | None = None
+        self.outputs: list[FrameOutput] = []
+        self.subscription: Any = None
+        self.label_info_pub: Publisher | None = None
+        self._vision_msgs: Any = None
+        self._diag_timer: Any = None
+        self._input: LatestFrame[Any] = LatestFrame()
+        self._results: LatestFrame[FrameResult] = LatestFrame()
+        self._workers: list[threading.Thread] = []
+        self._backend_closed = True
+        self._slot_counts = (0, 0)  # (received, dropped) of input slots already closed (paused / deactivated)
+        self._inactive_message = "input paused"  # diagnostics message while the input is stopped
+        self.switches: dict[str, int] = {}  # enable / disable (activate / deactivate) counts, in /diagnostics
+        self.frames_processed = 0
+        self.frames_rejected = 0
+        self.frames_failed = 0
+        self._latencies: deque[float] = deque(maxlen=1000)
+        self._warned: dict[str, float] = {}
+        self._stats_lock = threading.Lock()
+        self._colors_cache: tuple[float, np.ndarray] | None = None
+        self._last_render_ms = 0.0
 
+    def _load_model(self) -> None:
+        """Read the start-up settings, resolve the model and load its backend. Raises SegRosError subclasses."""
+        self.settings = read_settings(self)
         if self.settings.model_is_path and not Path(self.settings.model).expanduser().exists():
             raise ModelError(f"model_path {self.settings.model} does not exist")
         # A registry network missing from the cache is fetched and verified here (download_missing); a path never.
@@ -127,74 +186,149 @@ class SegNetNode(Node):
                              download=self.settings.download_missing and not self.settings.model_is_path)
         self.segmenter = Segmenter(spec, self.settings.backend, self.settings.threads, self.settings.ignore_class)
         self.spec = spec
-        self._input: LatestFrame[Any] = LatestFrame()
-        self._results: LatestFrame[FrameResult] = LatestFrame()
-        self._workers: list[threading.Thread] = []
         self._backend_closed = False
-        try:
-            self._set_up()
-        except BaseException:
-            self.close()  # nothing may outlive a failed start: workers (none yet), backend, ROS entities
-            self.destroy_node()
-            raise
+        self._colors_cache = None
 
-    def _set_up(self) -> None:
-        """Outputs, input subscription, diagnostics, then the worker threads (last: nothing runs if this fails)."""
+    @property
+    def has_scores(self) -> bool:
+        """True when the loaded model outputs class scores, so ``~/confidence`` exists (class-id models: no).
+
+        Read from the Segmenter's ``has_scores`` when it states one, else every model is a score model.
+        """
+        return self.segmenter is not None and bool(getattr(self.segmenter, "has_scores", True))
+
+    def _open_outputs(self) -> None:
+        """Publishers (outputs, ``~/label_info``, /diagnostics), the ground projector and the diagnostics timer."""
+        assert self.settings is not None and self.segmenter is not None
         spec = self.spec
-        self._colors_cache: tuple[float, np.ndarray] | None = None
         self._last_render_ms = 0.0
-
-        self.frames_processed = 0
-        self.frames_rejected = 0
-        self.frames_failed = 0
-        self._latencies: deque[float] = deque(maxlen=1000)
-        self._warned: dict[str, float] = {}
-        self._stats_lock = threading.Lock()
-
-        self.ground: GroundProjector | None = None
+        self.ground = None
         if self.settings.grid.enabled:
             self.ground = GroundProjector(self, self.settings.grid, spec.class_names, self.segmenter.ignore_id,
                                           self._warn)
-
-        self.outputs: list[FrameOutput] = []
+        self.outputs = []
         self._create_outputs()
-        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._vision_msgs = messages.vision_msgs_module()
+        if self._vision_msgs is None:
+            self.get_logger().info("vision_msgs is not installed: no ~/label_info (class names are in ~/info)")
+        else:
+            self.label_info_pub = self.create_publisher(self._vision_msgs.LabelInfo, "~/label_info", LABEL_INFO_QOS)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diag_last = (time.monotonic(), self.counters().processed)
+        self._diag_timer = self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
+        grid_w, grid_h = self.segmenter.grid_size
+        in_w, in_h = self.segmenter.input_size
+        self.get_logger().info(
+            f"network {spec.name} ({self.segmenter.backend.name}, input {in_w}x{in_h}, grid {grid_w}x{grid_h}, "
+            f"{spec.num_classes} classes) from {spec.source}")
 
+    def _publish_label_info(self) -> None:
+        """Publish (latched) the model's class ids and names on ``~/label_info``, when vision_msgs is importable."""
+        if self.label_info_pub is None:
+            return
+        header = messages.header_msg(self.get_clock().now().to_msg(), "")
+        self.label_info_pub.publish(messages.label_info_msg(header, self.spec.class_names, self._vision_msgs))
+
+    @property
+    def input_active(self) -> bool:
+        """True while the image subscription exists (frames are taken and segmented)."""
+        return self.subscription is not None
+
+    def _start_input(self) -> None:
+        """Subscribe to the images and start the workers; frames arriving before they run wait in the slot.
+
+        Raises ConfigError for a bad ``qos_overrides.*`` value and RuntimeFailure when a worker of the previous
+        run is still busy.
+        """
+        if self.subscription is not None:
+            return
+        if not self._join_workers(5.0):
+            raise RuntimeFailure("a worker of the previous run is still busy; try again")
+        assert self.settings is not None
         if self.settings.use_compressed:
             topic, self._input_type = "image/compressed", CompressedImage
         else:
             topic, self._input_type = "image", Image
+        frames, results = self._input, self._results
         # raw=True: the callback stores serialized bytes; only frames the worker takes are deserialized, so a
-        # frame dropped under load costs one memcpy. Frames arriving before the workers start wait in _input.
+        # frame dropped under load costs one memcpy. Frames arriving before the workers start wait in the slot.
         try:
             self.subscription = self.create_subscription(
-                self._input_type, topic, self._input.put, input_qos(), raw=True,
+                self._input_type, topic, frames.put, input_qos(), raw=True,
                 qos_overriding_options=QoSOverridingOptions.with_default_policies())
         except (RuntimeError, InvalidQosOverridesError) as exc:  # a bad qos_overrides.* value
             resolved = self.resolve_topic_name(topic)
             raise ConfigError(f"invalid QoS override for {resolved} (parameters qos_overrides.{resolved}."
                               f"subscription.*): {exc}") from exc
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._diag_last = (time.monotonic(), 0)
-        self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
-
-        grid_w, grid_h = self.segmenter.grid_size
-        in_w, in_h = self.segmenter.input_size
-        self.get_logger().info(
-            f"network {spec.name} ({self.segmenter.backend.name}, input {in_w}x{in_h}, grid {grid_w}x{grid_h}, "
-            f"{spec.num_classes} classes) from {spec.source}; subscribed to {self.subscription.topic_name}")
-
-        self._workers = [threading.Thread(target=self._segment_loop, name="segnet-segment", daemon=True),
-                         threading.Thread(target=self._output_loop, name="segnet-output", daemon=True)]
+        self._workers = [
+            threading.Thread(target=self._segment_loop, args=(frames, results), name="segnet-segment", daemon=True),
+            threading.Thread(target=self._output_loop, args=(results,), name="segnet-output", daemon=True)]
         for worker in self._workers:
             worker.start()
+        self.get_logger().info(f"subscribed to {self.subscription.topic_name}")
+
+    def _stop_input(self, timeout: float = 5.0) -> bool:
+        """Unsubscribe and stop the workers (they finish the frame in hand); True when none is left running.
+
+        The counters carry on: fresh input slots are made for the next ``_start_input``.
+        """
+        if self.subscription is not None:
+            self.destroy_subscription(self.subscription)
+            self.subscription = None
+        if not self._input.closed:
+            self._input.close()
+            self._results.close()
+            received, dropped = self._slot_counts
+            self._slot_counts = (received + self._input.received, dropped + self._input.dropped)
+            self._input, self._results = LatestFrame(), LatestFrame()
+        return self._join_workers(timeout)
+
+    def _join_workers(self, timeout: float) -> bool:
+        for worker in self._workers:
+            worker.join(timeout)
+        alive = any(worker.is_alive() for worker in self._workers)
+        if not alive:
+            self._workers = []
+        return not alive
+
+    def _close_outputs(self) -> None:
+        """Destroy what ``_open_outputs`` made (publishers, timer, camera_info subscription, tf listener)."""
+        if self._diag_timer is not None:
+            self.destroy_timer(self._diag_timer)
+            self._diag_timer = None
+        publishers = [o.publisher for o in self.outputs]
+        publishers += [p for p in (self.label_info_pub, getattr(self, "diagnostics_pub", None)) if p is not None]
+        for publisher in publishers:
+            self.destroy_publisher(publisher)
+        self.outputs, self.label_info_pub, self.diagnostics_pub = [], None, None
+        if self.ground is not None:
+            self.destroy_subscription(self.ground.subscription)
+            listener = getattr(self.ground, "_tf_listener", None)  # tf2_ros only; its /tf subscriptions
+            if listener is not None and hasattr(listener, "unregister"):
+                listener.unregister()
+            self.ground = None
+
+    def _release_model(self) -> None:
+        """Release the backend once no worker runs (freeing it under a running inference would crash)."""
+        if self._backend_closed or self.segmenter is None:
+            return
+        if any(worker.is_alive() for worker in self._workers):
+            self.get_logger().warning("a worker is still running; the backend is left to exit")
+            return
+        self._backend_closed = True
+        self.segmenter.backend.close()
 
     # ----------------------------------------------------------------- outputs
     def _create_outputs(self) -> None:
         s = self.settings
+        assert s is not None
         if s.publish_class_mask:
             self.outputs.append(FrameOutput("class_mask", self.create_publisher(Image, "~/class_mask", OUTPUT_QOS),
                                             self._build_class_mask, immediate=True))
+            if self.has_scores:  # the mask's companion for Nav2's semantic_segmentation_layer
+                self.outputs.append(FrameOutput(
+                    "confidence", self.create_publisher(Image, "~/confidence", OUTPUT_QOS), self._build_confidence,
+                    immediate=True))
         if s.publish_info:
             self.outputs.append(FrameOutput("info", self.create_publisher(SegmentationInfo, "~/info", OUTPUT_QOS),
                                             self._build_info, immediate=True))
@@ -203,9 +337,16 @@ class SegNetNode(Node):
         if s.publish_overlay:
             self.outputs.append(FrameOutput("overlay", self.create_publisher(Image, "~/overlay", OUTPUT_QOS),
                                             self._build_overlay, lambda: self.render_settings.overlay))
+            self.outputs.append(FrameOutput(
+                "overlay/compressed", self.create_publisher(CompressedImage, "~/overlay/compressed", OUTPUT_QOS),
+                self._build_overlay_jpeg, lambda: self.render_settings.overlay))
         if s.publish_color_mask:
             self.outputs.append(FrameOutput("color_mask", self.create_publisher(Image, "~/color_mask", OUTPUT_QOS),
                                             self._build_color_mask, lambda: self.render_settings.mask))
+        if s.publish_class_mask:  # PNG on the output worker: the raw mask leaves first, unencoded
+            self.outputs.append(FrameOutput(
+                "class_mask/compressed", self.create_publisher(CompressedImage, "~/class_mask/compressed", OUTPUT_QOS),
+                self._build_class_mask_png))
 
     def _add_ground_outputs(self) -> None:
         self.outputs.append(FrameOutput("grid", self.create_publisher(OccupancyGrid, "~/traversable_grid", GRID_QOS),
@@ -250,10 +391,30 @@ class SegNetNode(Node):
         self.segmenter.timer.add("render cpu", cpu_ms)
         self._last_render_ms = frame.timings["render"]
 
+    def _class_mask(self, frame: FrameResult) -> np.ndarray:
+        """The class map at ``mask_resolution``, resized once per frame for the raw and the PNG mask."""
+        mask = frame.cache.get("class_mask")
+        if mask is None:
+            mask = resize_class_map(frame.segmentation.class_map, self._size_for(self.settings.mask_resolution, frame))
+            frame.cache["class_mask"] = mask
+        return mask
+
     def _build_class_mask(self, frame: FrameResult) -> Image:
-        class_map = resize_class_map(frame.segmentation.class_map,
-                                     self._size_for(self.settings.mask_resolution, frame))
-        return messages.class_mask_msg(frame.header, class_map)
+        return messages.class_mask_msg(frame.header, self._class_mask(frame))
+
+    def _build_class_mask_png(self, frame: FrameResult) -> CompressedImage:
+        return messages.png_mono8_msg(frame.header, self._class_mask(frame))
+
+    def _build_confidence(self, frame: FrameResult) -> Image | None:
+        """Winning-class probability x 255 at the class mask's size; None for a frame without scores.
+
+        Immediate (segment worker): the logits are the backend's buffer, valid until the next inference.
+        """
+        logits = getattr(frame.segmentation, "logits", None)
+        if not isinstance(logits, np.ndarray) or logits.ndim != 3:
+            return None
+        size = self._size_for(self.settings.mask_resolution, frame)
+        return messages.confidence_msg(frame.header, confidence_from_logits(logits, self.segmenter.ignore_id, size))
 
     def _build_color_mask(self, frame: FrameResult) -> Image:
         start = self._clocks()
@@ -263,12 +424,22 @@ class SegNetNode(Node):
         self._add_render_time(frame, start)
         return messages.image_msg(frame.header, mask, "rgb8")
 
+    def _overlay(self, frame: FrameResult) -> np.ndarray:
+        """The overlay, rendered (and timed) once per frame for the raw and the JPEG output."""
+        overlay = frame.cache.get("overlay")
+        if overlay is None:
+            start = self._clocks()
+            overlay = render.render_overlay(frame.image_rgb, frame.segmentation.class_map,
+                                            self._colors(frame.settings.alpha), frame.settings.filter_mode)
+            self._add_render_time(frame, start)
+            frame.cache["overlay"] = overlay
+        return overlay
+
     def _build_overlay(self, frame: FrameResult) -> Image:
-        start = self._clocks()
-        overlay = render.render_overlay(frame.image_rgb, frame.segmentation.class_map,
-                                        self._colors(frame.settings.alpha), frame.settings.filter_mode)
-        self._add_render_time(frame, start)
-        return messages.image_msg(frame.header, overlay, "rgb8")
+        return messages.image_msg(frame.header, self._overlay(frame), "rgb8")
+
+    def _build_overlay_jpeg(self, frame: FrameResult) -> CompressedImage:
+        return messages.jpeg_image_msg(frame.header, self._overlay(frame), self.settings.jpeg_quality)
 
     def _build_grid(self, frame: FrameResult) -> OccupancyGrid | None:
         """The grid (and, when someone listens, the trail heading for the outputs after it), timed as "grid"."""
@@ -309,7 +480,8 @@ class SegNetNode(Node):
         """(received, processed, dropped, rejected) since start."""
         with self._stats_lock:
             processed, rejected = self.frames_processed, self.frames_rejected
-        return FrameCounters(self._input.received, processed, self._input.dropped, rejected)
+        received, dropped = self._slot_counts
+        return FrameCounters(received + self._input.received, processed, dropped + self._input.dropped, rejected)
 
     def _warn(self, text: str, error: bool = False) -> None:
         """Log at most once per WARN_THROTTLE_S for each kind of problem (numbers do not make a new kind)."""
@@ -324,20 +496,21 @@ class SegNetNode(Node):
             return compressed_to_rgb(msg.format, msg.data)
         return image_msg_to_rgb(msg, self.settings.mono16_range)
 
-    def _segment_loop(self) -> None:
+    def _segment_loop(self, frames: LatestFrame[Any], results: LatestFrame[FrameResult]) -> None:
+        """Take the newest frame from ``frames``, segment it, hand it to ``results``; until ``frames`` closes."""
         cycles: deque[float] = deque(maxlen=15)  # seconds from taking one frame to being ready for the next
-        while not self._input.closed:
+        while not frames.closed:
             cycle = sorted(cycles)[len(cycles) // 2] if cycles else None
-            wait = fresh_frame_wait(self._input.interval(), cycle, self.settings.fresh_frame_budget)
-            raw = self._input.take(timeout=0.5, wait_for_next=wait)
+            wait = fresh_frame_wait(frames.interval(), cycle, self.settings.fresh_frame_budget)
+            raw = frames.take(timeout=0.5, wait_for_next=wait)
             if raw is None:
                 continue
             started = time.monotonic()
-            if not self._process(raw):
+            if not self._process(raw, results):
                 return
             cycles.append(time.monotonic() - started)
 
-    def _process(self, raw: bytes) -> bool:
+    def _process(self, raw: bytes, results: LatestFrame[FrameResult]) -> bool:
         """Deserialize, convert and segment one frame, publish its immediate outputs, pass it to the renderer.
 
         False once ROS is shutting down.
@@ -368,7 +541,7 @@ class SegNetNode(Node):
         frame = FrameResult(msg.header, image_rgb, segmentation, timings, latency_ms, self.render_settings)
         if not self._publish(frame, immediate=True):
             return False
-        self._results.put(frame)
+        results.put(frame)
         return True
 
     def _reject(self, reason: str) -> None:
@@ -377,12 +550,12 @@ class SegNetNode(Node):
             rejected = self.frames_rejected
         self._warn(f"frame rejected ({rejected} so far): {reason}")
 
-    def _output_loop(self) -> None:
+    def _output_loop(self, results: LatestFrame[FrameResult]) -> None:
         # Rendering is for people: niced, it yields the CPU to inference instead of stealing a render's worth of
         # time from every inference on a small CPU.
         _lower_thread_priority(self.settings.render_thread_nice)
-        while not self._results.closed:
-            frame = self._results.take(timeout=0.5)
+        while not results.closed:
+            frame = results.take(timeout=0.5)
             if frame is not None and not self._publish(frame, immediate=False):
                 return
 
@@ -423,7 +596,9 @@ class SegNetNode(Node):
             self._latencies.clear()
             failed = self.frames_failed
         status = DiagnosticStatus(name=f"{self.get_name()}: semantic segmentation", hardware_id=self.spec.name)
-        if received == 0:
+        if not self.input_active:
+            status.level, status.message = DiagnosticStatus.OK, self._inactive_message
+        elif received == 0:
             status.level, status.message = DiagnosticStatus.OK, "waiting for images"
         elif rejected and latencies.size == 0:
             status.level, status.message = DiagnosticStatus.WARN, "input frames are being rejected"
@@ -436,7 +611,9 @@ class SegNetNode(Node):
                   "latency max (ms)": f"{latencies.max():.1f}" if latencies.size else "n/a",
                   "frames received": str(received), "frames processed": str(processed),
                   "frames dropped": str(dropped), "frames rejected": str(rejected),
-                  "frames failed": str(failed), "backend": self.segmenter.backend.name}
+                  "frames failed": str(failed), "backend": self.segmenter.backend.name,
+                  "input": "active" if self.input_active else "stopped"}
+        values.update({key: str(count) for key, count in self.switches.items()})
         if self.ground is not None:
             values.update({"grid": self.ground.status, "grids published": str(self.ground.grids),
                            "camera pose source": self.ground.pose_source,
@@ -449,34 +626,75 @@ class SegNetNode(Node):
         self.diagnostics_pub.publish(msg)
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the workers (they finish the frame in hand), wait for them, then release the backend. Idempotent."""
-        self._input.close()
-        self._results.close()
-        for worker in self._workers:
-            worker.join(timeout)
-        if self._backend_closed:
-            return
-        if any(worker.is_alive() for worker in self._workers):  # still inferring: freeing under it would crash
+        """Stop the input and the workers (they finish the frame in hand), then release the backend. Idempotent."""
+        self._stop_input(timeout)
+        if self._workers:  # still inferring: freeing under it would crash
             self.get_logger().warning(f"a worker did not stop within {timeout:g} s; the backend is left to exit")
-            return
-        self._backend_closed = True
-        self.segmenter.backend.close()
+        self._release_model()
 
 
-def main(args: list[str] | None = None) -> int:
+class SegNetNode(SegNetPipeline, Node):
+    """Subscribes to camera images, segments the newest one, publishes masks, overlay, info and diagnostics.
+
+    Everything is loaded and started in the constructor; ``~/enable`` (std_srvs/SetBool) stops and restarts the
+    input without unloading anything (false: no subscription, no worker; true: back where it was).
+    """
+
+    def __init__(self, node_name: str = "segnet", **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        self._init_pipeline()
+        self._inactive_message = "paused (~/enable false)"
+        self.switches = {"enable requests": 0, "disable requests": 0}
+        try:
+            self._load_model()
+            self._open_outputs()
+            self._publish_label_info()
+            self.enable_service = self.create_service(SetBool, "~/enable", self._on_enable)
+            self._start_input()  # last: no worker runs if anything before failed
+        except BaseException:
+            self.close()  # nothing may outlive a failed start: workers, backend, ROS entities
+            self.destroy_node()
+            raise
+
+    def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        """``~/enable``: true resumes taking frames, false stops (both idempotent; each request counted)."""
+        key = "enable requests" if request.data else "disable requests"
+        self.switches[key] += 1
+        try:
+            if request.data:
+                was = self.input_active
+                self._start_input()
+                response.message = "already enabled" if was else "enabled"
+            else:
+                was = self.input_active
+                stopped = self._stop_input()
+                response.message = ("disabled" if was else "already disabled") + (
+                    "" if stopped else "; the frame in hand is still being processed")
+            response.success = True
+        except SegRosError as exc:
+            response.success, response.message = False, str(exc)
+        self.get_logger().info(f"~/enable {str(request.data).lower()}: {response.message}")
+        return response
+
+
+def run_node(make_node: Callable[[], Node], args: list[str] | None = None, log_name: str = "segnet") -> int:
+    """Create the node with ``make_node``, spin it until Ctrl-C or shutdown, close it; the exit status.
+
+    The one policy (seg_ros.cli.entry): 2 for a bad model or parameter, 1 for a runtime failure, else 0.
+    """
     rclpy.init(args=args)
-    node: SegNetNode | None = None
+    node: Any = None
     code = 0
     try:
-        node = SegNetNode()
+        node = make_node()
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except SegRosError as exc:
-        rclpy.logging.get_logger("segnet").fatal(f"cannot start: {exc}")
-        code = exc.exit_code  # the one policy (seg_ros.cli.entry): 2 bad model / parameter, 1 runtime failure
+        rclpy.logging.get_logger(log_name).fatal(f"cannot start: {exc}")
+        code = exc.exit_code
     except rclpy.exceptions.ParameterException as exc:
-        rclpy.logging.get_logger("segnet").fatal(f"bad parameter: {exc}")
+        rclpy.logging.get_logger(log_name).fatal(f"bad parameter: {exc}")
         code = EXIT_USER_ERROR
     finally:
         if node is not None:
@@ -484,6 +702,11 @@ def main(args: list[str] | None = None) -> int:
             node.destroy_node()
         rclpy.try_shutdown()
     return code
+
+
+def main(args: list[str] | None = None) -> int:
+    """``segnet_node``: the plain (unmanaged) node."""
+    return run_node(SegNetNode, args)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,8 @@ PARAMETERS: dict[str, tuple[object, ParameterDescriptor]] = {
     "publish_color_mask": (True, _desc("publish ~/color_mask (rgb8) when visualize includes mask")),
     "publish_overlay": (True, _desc("publish ~/overlay (rgb8) when visualize includes overlay")),
     "publish_info": (True, _desc("publish ~/info (seg_ros/msg/SegmentationInfo)")),
+    "jpeg_quality": (90, _desc("JPEG quality of ~/overlay/compressed (image_transport's jpeg_quality)",
+                               int_range=(1, 100))),
     "mono16_range": ([0.0, 0.0], _desc("[lo, hi] raw values mapped to black..white for mono16/16UC1 input; "
                                        "lo >= hi = automatic per-frame percentiles")),
     "fresh_frame_budget": (0.02, _desc(
@@ -176,6 +178,7 @@ class NodeSettings:
     publish_color_mask: bool
     publish_overlay: bool
     publish_info: bool
+    jpeg_quality: int
     mono16_range: tuple[float, float] | None
     fresh_frame_budget: float
     render_thread_nice: int
@@ -217,6 +220,7 @@ def read_settings(node: Node) -> NodeSettings:
         publish_color_mask=bool(p["publish_color_mask"]),
         publish_overlay=bool(p["publish_overlay"]),
         publish_info=bool(p["publish_info"]),
+        jpeg_quality=int(p["jpeg_quality"]),
         mono16_range=(float(lo), float(hi)) if float(lo) < float(hi) else None,
         fresh_frame_budget=float(p["fresh_frame_budget"]),
         render_thread_nice=int(p["render_thread_nice"]),
