@@ -102,7 +102,8 @@ def node_command(params: Mapping[str, object], node_name: str | None = None,
                  remappings: Mapping[str, str] | None = None) -> list[str]:
     """The ``segnet_node`` command line: the venv's console script, else one on PATH, else ``python -m``.
 
-    ``params`` become ``-p name:=value`` (booleans lower-case) after ``--params-file config/segnet.yaml``;
+    ``params`` become ``-p name:=value`` (booleans lower-case, an empty string as YAML ``''``) after
+    ``--params-file config/segnet.yaml``;
     ``node_name`` becomes ``-r __node:=name``; each remapping ``-r src:=dst``.
     """
     exe = Path(sys.executable).with_name("segnet_node")
@@ -117,7 +118,7 @@ def node_command(params: Mapping[str, object], node_name: str | None = None,
     for src, dst in (remappings or {}).items():
         cmd += ["-r", f"{src}:={dst}"]
     for key, value in params.items():
-        text = str(value).lower() if isinstance(value, bool) else str(value)
+        text = str(value).lower() if isinstance(value, bool) else "''" if value == "" else str(value)
         cmd += ["-p", f"{key}:={text}"]
     return cmd
 

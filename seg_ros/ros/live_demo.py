@@ -1,15 +1,19 @@
-"""Live demo: replay the trail sample images into a real ``segnet_node`` over DDS and record what it publishes.
+"""Live demo: replay a camera scene into a real ``segnet_node`` over DDS and record what it publishes.
 
     python -m seg_ros.ros.live_demo --shared ../shared --output demo_output
 
-Starts the node (its own process, shared-memory transport, a random ROS_DOMAIN_ID), publishes
-``trail_*.jpg`` as rgb8 images (plus a plausible camera_info: 90 degree field of view, no calibration ships
-with them) at a fixed rate for a few loops, records every output topic of the node and /diagnostics to an
-MCAP bag (``rosbags``), writes a contact sheet (input | overlay | colour mask | traversability grid with the
-trail heading) and prints stage timings, the processed rate and the drop count. Network:
-``fcn-resnet18-deepscene`` when downloaded, else a fallback from the search path (``<shared>/models`` is added;
-``espnet-camvid-480x360`` preferred, with road-like classes as the "trail"). The camera pose comes from
-parameters (1 m high, pitched 15 degrees down): the demo publishes no tf.
+Starts the node (its own process, shared-memory transport, a random ROS_DOMAIN_ID), publishes a scene the
+network knows as rgb8 images (plus a plausible camera_info; no calibration ships with the images) at a fixed rate,
+records every output topic of the node and /diagnostics to an MCAP bag (``rosbags``), writes a contact sheet
+(input | overlay | colour mask | traversability grid with the trail heading) and prints stage timings, the
+processed rate and the drop count. The camera pose comes from parameters: the demo publishes no tf.
+
+Scenes (``choose_scene``): the jetson-inference ``trail_*.jpg`` samples for a network with a ``trail`` class
+(``fcn-resnet18-deepscene``, downloaded when possible); the CamVid test frames of ``<shared>/data/camvid`` for a
+network with a ``road`` class (the fallback ``espnet-camvid-480x360``: an urban driving model labels forest trails
+"tree"), with road-following costs. Where the scene has labels (CamVid), the class masks *received over DDS*
+are scored against them and printed beside the same frames segmented offline in this process with the node's
+settings: the two must be equal (the demo exits 1 otherwise).
 """
 
 from __future__ import annotations
@@ -27,13 +31,18 @@ from typing import Any
 import cv2
 import numpy as np
 
+from seg_ros.classify import resize_class_map
 from seg_ros.cli.entry import run_cli
+from seg_ros.cli.evaluate import read_label
 from seg_ros.demo import add_model_path, choose_network, demo_parser
 from seg_ros.errors import MediaError
+from seg_ros.evaluation import Scores, confusion_matrix, scores_from_confusion
 from seg_ros.image_conversion import image_msg_to_rgb
 from seg_ros.media import natural_key, read_image, write_image
+from seg_ros.model import ModelSpec
 from seg_ros.paths import package_file
 from seg_ros.ros.harness import (
+    CAMERA_HFOV_DEG,
     NODE_NAME,
     START_TIMEOUT,
     CameraFrame,
@@ -49,11 +58,20 @@ from seg_ros.ros.harness import (
     node_session,
     random_domain,
 )
+from seg_ros.segmenter import Segmenter
 from seg_ros.timing import StageTimer
 
 SAMPLES = Path("data") / "jetson-inference" / "images"
+CAMVID = Path("data") / "camvid"
 PANEL_HEIGHT = 240
 CAMERA_SIZE = (864, 480)  # the trail samples are 861..907 x 464..497 pixels
+SHEET_ROWS = 9  # at most this many frames on the contact sheet (evenly spaced)
+# CamVid: a dashboard camera (Brostow et al. 2009) about 1.3 m above the road, looking almost level; no calibration
+# ships with the 480x360 test frames, so a 60 degree horizontal field of view is assumed.
+CAMVID_HFOV_DEG = 60.0
+CAMVID_MOUNTING: dict[str, object] = {"use_tf": False, "camera_height": 1.3, "camera_pitch": math.radians(4.0)}
+# Road following: road free, pavement low cost, sky and void unknown, every other class lethal.
+CAMVID_ROAD_COSTS = ("road:0", "pavement:20", "sky:-1", "void:-1")
 SHEET_OUTPUTS = ("overlay", "color_mask", "traversable_grid", "trail_heading")
 GRID_STATUS_KEYS = ("grid", "grids published", "grid median (ms)", "projection table builds", "camera pose source")
 
@@ -144,6 +162,98 @@ def contact_sheet(rows: list[list[np.ndarray]]) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Scene:
+    """What the demo replays: images (and labels when scored), how they are sized, the grid and pose parameters."""
+
+    name: str
+    images: list[Path]
+    labels: list[Path] | None  # one label image (class ids) per image, or None
+    camera_size: tuple[int, int] | None  # (width, height) every image is resized to; None = as stored
+    hfov_deg: float
+    params: dict[str, object]  # node parameters: camera pose and grid costs
+    rate_hz: float
+    loops: int
+    reason: str
+
+
+def trail_scene(shared: Path, spec: ModelSpec, rate: float, loops: int, reason: str) -> Scene:
+    """The nine jetson-inference trail samples (Freiburg Forest), 864x480, 1 m high camera pitched 15 degrees."""
+    paths = sorted((shared / SAMPLES).glob("trail_*.jpg"), key=natural_key)
+    if not paths:
+        raise MediaError(f"no trail_*.jpg sample images under {shared / SAMPLES}")
+    return Scene("trail samples (jetson-inference)", paths, None, CAMERA_SIZE, CAMERA_HFOV_DEG,
+                 grid_params(spec.class_names), rate, loops, reason)
+
+
+def camvid_scene(shared: Path, rate: float) -> Scene:
+    """The CamVid test frames with their annotations (``test.txt``), as stored (480x360), replayed once."""
+    listing = shared / CAMVID / "test.txt"
+    pairs = [line.split() for line in listing.read_text(encoding="utf-8").splitlines() if line.strip()]
+    images = [shared / CAMVID / image for image, _ in pairs]
+    labels = [shared / CAMVID / label for _, label in pairs]
+    params = {**CAMVID_MOUNTING, "class_costs": list(CAMVID_ROAD_COSTS), "default_cost": 100, "trail_class": "road",
+              "ignore_class": ""}
+    return Scene("CamVid test frames (Cambridge driving)", images, labels, None, CAMVID_HFOV_DEG, params, rate, 1,
+                 "")
+
+
+def choose_scene(shared: Path, spec: ModelSpec, rate: float, loops: int) -> Scene:
+    """A scene the network knows: trails for a network with a ``trail`` class, CamVid roads for one with ``road``.
+
+    A road network is scored as ``segnet-eval`` scores (argmax over all channels: ``ignore_class`` off). A network
+    with neither class gets the trail samples with road-like costs, and the reason says so.
+    """
+    names = {name.strip().lower() for name in spec.class_names}
+    if "trail" in names:
+        return trail_scene(shared, spec, rate, loops, f"{spec.name} has a trail class")
+    if "road" in names and (shared / CAMVID / "test.txt").is_file():
+        scene = camvid_scene(shared, rate)
+        return dataclasses.replace(scene, reason=f"{spec.name} has no trail class but a road class (a driving "
+                                                 "model labels forest trails as vegetation): replaying CamVid roads, "
+                                                 "road free, pavement low cost, the rest lethal, sky unknown")
+    return trail_scene(shared, spec, rate, loops, f"{spec.name} knows neither trails nor roads; trail samples "
+                                                  "with road-like costs")
+
+
+@dataclass(frozen=True)
+class GraphAccuracy:
+    """The same frames scored twice: class masks received over DDS, and segmented offline in this process."""
+
+    frames: int
+    graph: Scores
+    offline: Scores
+    identical: bool  # the two confusion matrices are equal
+
+
+def class_mask_of(msg: Any) -> np.ndarray:
+    """A mono8 ``~/class_mask`` message → (H, W) uint8 class ids (through the one image conversion)."""
+    return np.ascontiguousarray(image_msg_to_rgb(msg)[..., 0])
+
+
+def score_graph_masks(masks: dict[int, np.ndarray], images: list[np.ndarray], labels: list[np.ndarray],
+                      segmenter: Segmenter) -> GraphAccuracy:
+    """Score received class masks (by frame index) and the offline class maps of the same frames.
+
+    Both are resized to the label size with the same nearest-neighbour rule as ``segnet-eval``; labels equal to
+    the ``void`` class id (or the last id when there is none) are not scored.
+    """
+    spec = segmenter.spec
+    names = [n.lower() for n in spec.class_names]
+    ignore = names.index("void") if "void" in names else spec.num_classes - 1
+    k = spec.num_classes
+    graph = np.zeros((k, k), np.int64)
+    offline = np.zeros((k, k), np.int64)
+    for index, mask in sorted(masks.items()):
+        label = labels[index]
+        size = (label.shape[1], label.shape[0])
+        graph += confusion_matrix(label, resize_class_map(mask, size), k, ignore)
+        own = segmenter.segment(images[index]).class_map
+        offline += confusion_matrix(label, resize_class_map(own, size), k, ignore)
+    return GraphAccuracy(len(masks), scores_from_confusion(graph, ignore), scores_from_confusion(offline, ignore),
+                         bool(np.array_equal(graph, offline)))
+
+
+@dataclass(frozen=True)
 class LiveRun:
     """What one replay into the node left: every output received, the frames sent, the node's newest status.
 
@@ -181,6 +291,8 @@ class LiveSummary:
     node_exit_code: int | None
     timing_ms: dict[str, Any]
     grid: dict[str, str | None]
+    scene: str = ""
+    accuracy: dict[str, Any] | None = None  # graph vs offline scores where the scene has labels
 
 
 def replay_into_node(domain: int, params: dict[str, object], frames: list[CameraFrame], rate: float, loops: int,
@@ -211,7 +323,7 @@ def replay_into_node(domain: int, params: dict[str, object], frames: list[Camera
         # Contact-sheet pass: each image once more, waiting for its outputs (the timed replay may have
         # dropped some images entirely when the network is slower than the replay rate).
         for index, frame in enumerate(frames):
-            names = ["overlay", "color_mask"] + (["traversable_grid"] if collector.count(
+            names = ["class_mask", "overlay", "color_mask"] + (["traversable_grid"] if collector.count(
                 prefix + "traversable_grid") else [])
             stream.send(frame, collector, [prefix + name for name in names], timeout=30.0, repeat_every=None,
                         index=index)
@@ -221,18 +333,32 @@ def replay_into_node(domain: int, params: dict[str, object], frames: list[Camera
     return LiveRun(collector, list(stream.sent), replay_frames, replay_s, status, code)
 
 
-def sheet_rows(live: LiveRun, images: list[np.ndarray], names: list[str]) -> list[list[np.ndarray]]:
-    """Contact-sheet rows: each sample image with the newest outputs of its frames (from the last pass with them)."""
+def newest_outputs(live: LiveRun, outputs: tuple[str, ...]) -> dict[tuple[str, int], Any]:
+    """(output name, frame index) → the newest message of that output for that image (the last pass that had it)."""
     prefix = f"/{NODE_NAME}/"
     index_of = {frame.stamp: frame.index for frame in live.sent}
     newest: dict[tuple[str, int], Any] = {}
-    for output in SHEET_OUTPUTS:
+    for output in outputs:
         received = [r for r in live.collector.received(prefix + output) if r.stamp in index_of]
         for record in sorted(received, key=lambda r: r.stamp):
             newest[(output, index_of[record.stamp])] = record.message
+    return newest
+
+
+def sheet_indices(count: int, rows: int = SHEET_ROWS) -> list[int]:
+    """At most ``rows`` frame indices evenly spaced over ``count`` frames (all of them when there are few)."""
+    if count <= rows:
+        return list(range(count))
+    return sorted({round(i * (count - 1) / (rows - 1)) for i in range(rows)})
+
+
+def sheet_rows(live: LiveRun, images: list[np.ndarray], names: list[str]) -> list[list[np.ndarray]]:
+    """Contact-sheet rows: sample frames with the newest outputs of their frames (from the last pass with them)."""
+    newest = newest_outputs(live, SHEET_OUTPUTS)
     has_grid = any(output == "traversable_grid" for output, _ in newest)
     rows = []
-    for index, rgb in enumerate(images):
+    for index in sheet_indices(len(images)):
+        rgb = images[index]
         row = [_panel(rgb, names[index], 320)]
         for output, label in (("overlay", "overlay"), ("color_mask", "colour mask")):
             msg = newest.get((output, index))
@@ -278,21 +404,24 @@ def summarize(live: LiveRun, network: str, model: str, rate: float, loops: int, 
     return summary, timer, latencies
 
 
-def run(shared: Path, output: Path, network: str, rate: float, loops: int, threads: int) -> LiveSummary:
-    """Replay the trail samples into a fresh ``segnet_node``; writes the bag, contact sheet and summary to ``output``.
+def run(shared: Path, output: Path, network: str, rate: float, loops: int, threads: int,
+        max_frames: int = 0) -> LiveSummary:
+    """Replay a scene the network knows into a fresh ``segnet_node``; bag, contact sheet and summary go to ``output``.
 
-    Raises MediaError or ModelError when the samples or a network are missing, RuntimeFailure when the node
-    does not come up.
+    ``max_frames`` > 0 replays only the scene's first frames. Raises MediaError or ModelError when the scene or a
+    network is missing, RuntimeFailure when the node does not come up.
     """
-    paths = sorted((shared / SAMPLES).glob("trail_*.jpg"), key=natural_key)
-    if not paths:
-        raise MediaError(f"no trail_*.jpg sample images under {shared / SAMPLES}")
     if (shared / "models").is_dir():
         add_model_path(shared / "models")
     spec = choose_network(network)
     model = spec.source if Path(spec.source).exists() else spec.name
-    # One camera, one size: the samples differ by a few pixels, and each size would need its own CameraInfo.
-    images = [cv2.resize(read_image(p), CAMERA_SIZE, interpolation=cv2.INTER_AREA) for p in paths]
+    scene = choose_scene(shared, spec, rate, loops)
+    if max_frames > 0:
+        scene = dataclasses.replace(scene, images=scene.images[:max_frames],
+                                    labels=scene.labels[:max_frames] if scene.labels is not None else None)
+    images = [read_image(p) for p in scene.images]
+    if scene.camera_size is not None:  # one camera, one size: each size would need its own CameraInfo
+        images = [cv2.resize(rgb, scene.camera_size, interpolation=cv2.INTER_AREA) for rgb in images]
     output.mkdir(parents=True, exist_ok=True)
     bag_path = output / "segnet_live_bag"
     if bag_path.exists():
@@ -303,18 +432,35 @@ def run(shared: Path, output: Path, network: str, rate: float, loops: int, threa
         return None if type_name in store.types else f"type {type_name} unknown to rosbags"
 
     domain = random_domain()
-    print(f"live demo: network {spec.name} ({model}), ROS_DOMAIN_ID {domain}, shared-memory transport")
-    params = {"model_path": model, "threads": threads, **grid_params(spec.class_names)}
-    frames = [CameraFrame(image_message(rgb), camera_info_for(rgb.shape[1], rgb.shape[0])) for rgb in images]
-    live = replay_into_node(domain, params, frames, rate, loops, output / "node.log", skip)
+    print(f"live demo: network {spec.name} ({model}), scene: {scene.name}, {len(images)} frames, because "
+          f"{scene.reason}")
+    print(f"live demo: ROS_DOMAIN_ID {domain}, shared-memory transport")
+    params = {"model_path": model, "threads": threads, **scene.params}
+    frames = [CameraFrame(image_message(rgb), camera_info_for(rgb.shape[1], rgb.shape[0], scene.hfov_deg))
+              for rgb in images]
+    live = replay_into_node(domain, params, frames, scene.rate_hz, scene.loops, output / "node.log", skip)
     recorded = write_bag(bag_path, live.collector, store)
     sheet_path = output / "live_contact_sheet.png"
-    write_image(sheet_path, contact_sheet(sheet_rows(live, images, [p.name for p in paths])))
-    summary, timer, latencies = summarize(live, spec.name, model, rate, loops, recorded, bag_path, sheet_path)
+    write_image(sheet_path, contact_sheet(sheet_rows(live, images, [p.name for p in scene.images])))
+    summary, timer, latencies = summarize(live, spec.name, model, scene.rate_hz, scene.loops, recorded, bag_path,
+                                          sheet_path)
+    accuracy = None
+    if scene.labels is not None:
+        masks = {index: class_mask_of(msg) for (_, index), msg in newest_outputs(live, ("class_mask",)).items()}
+        segmenter = Segmenter(spec, threads=threads, ignore_class=scene.params.get("ignore_class") or None)
+        accuracy = score_graph_masks(masks, images, [read_label(p) for p in scene.labels], segmenter)
+        summary = dataclasses.replace(summary, scene=scene.name, accuracy={
+            "frames": accuracy.frames, "identical": accuracy.identical,
+            "graph": {"pixel_accuracy": accuracy.graph.pixel_accuracy, "mean_iou": accuracy.graph.mean_iou,
+                      "mean_class_accuracy": accuracy.graph.mean_class_accuracy},
+            "offline": {"pixel_accuracy": accuracy.offline.pixel_accuracy, "mean_iou": accuracy.offline.mean_iou,
+                        "mean_class_accuracy": accuracy.offline.mean_class_accuracy}})
+    else:
+        summary = dataclasses.replace(summary, scene=scene.name)
     (output / "live_summary.json").write_text(json.dumps(dataclasses.asdict(summary), indent=2) + "\n",
                                               encoding="utf-8")
-    print(f"live demo: published {summary.frames_published} frames at {rate:g} Hz ({loops} loops of {len(images)} "
-          f"images) in {live.replay_s:.1f} s; node received {summary.frames_received}, processed "
+    print(f"live demo: published {summary.frames_published} frames at {scene.rate_hz:g} Hz ({scene.loops} loop(s) of "
+          f"{len(images)} images) in {live.replay_s:.1f} s; node received {summary.frames_received}, processed "
           f"{summary.frames_processed} ({summary.processed_rate_hz:.1f} Hz), dropped {summary.frames_dropped} "
           f"(latest frame wins), rejected {summary.frames_rejected}")
     if latencies:
@@ -325,11 +471,24 @@ def run(shared: Path, output: Path, network: str, rate: float, loops: int, threa
     print(f"live demo: traversability grid: {grid['grids published']} published, grid stage median "
           f"{grid['grid median (ms)']} ms, projection table builds {grid['projection table builds']}, "
           f"status {grid['grid']!r}; camera pose from {grid['camera pose source']}")
+    headings = [m for (_, _), m in newest_outputs(live, ("trail_heading",)).items() if m.confidence > 0]
+    print(f"live demo: trail heading ({scene.params.get('trail_class', 'trail')}) found on {len(headings)} of "
+          f"{len(images)} frames")
+    if accuracy is not None:
+        print(f"live demo: accuracy through the ROS graph ({accuracy.frames} class masks received over DDS vs the "
+              "labels): " + _scores_line(accuracy.graph))
+        print("live demo: the same frames offline (this process, same settings):  " + _scores_line(accuracy.offline)
+              + ("  -> identical" if accuracy.identical else "  -> DIFFERENT"))
     print("live demo: recorded " + ", ".join(f"{t} ({n})" for t, n in sorted(recorded.items())) + f" to {bag_path}")
     for topic, why in summary.topics_not_recorded.items():
         print(f"live demo: not recorded {topic}: {why}")
     print(f"live demo: contact sheet {sheet_path}; node exited with code {summary.node_exit_code}")
     return summary
+
+
+def _scores_line(scores: Scores) -> str:
+    return (f"pixel accuracy {scores.pixel_accuracy * 100:.2f} %, mean IoU {scores.mean_iou * 100:.2f} %, "
+            f"mean class accuracy {scores.mean_class_accuracy * 100:.2f} %")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -340,14 +499,16 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     parser = demo_parser("python -m seg_ros.ros.live_demo", __doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=10.0, help="images per second")
-    parser.add_argument("--loops", type=int, default=5, help="times the sample images are replayed")
+    parser.add_argument("--loops", type=int, default=5, help="times the trail samples are replayed (CamVid: once)")
     parser.add_argument("--threads", type=int, default=0, help="inference threads of the node (0 = default)")
+    parser.add_argument("--frames", type=int, default=0, help="replay only the scene's first N frames (0 = all)")
     args = parser.parse_args(argv)
-    if args.rate <= 0 or args.loops <= 0:
-        parser.error("--rate and --loops must be positive")
+    if args.rate <= 0 or args.loops <= 0 or args.frames < 0:
+        parser.error("--rate and --loops must be positive, --frames zero or positive")
     summary = run(args.shared.expanduser().resolve(), args.output, args.network, args.rate, args.loops,
-                  args.threads)
-    return 0 if summary.frames_processed > 0 and summary.node_exit_code == 0 else 1
+                  args.threads, args.frames)
+    accurate = summary.accuracy is None or summary.accuracy["identical"]
+    return 0 if summary.frames_processed > 0 and summary.node_exit_code == 0 and accurate else 1
 
 
 if __name__ == "__main__":
