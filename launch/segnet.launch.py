@@ -9,6 +9,9 @@ Parameters come from ``params_file`` (default: the installed ``config/segnet.yam
 defaults. Everything is checked before any process starts: a missing ``params_file`` or, with ``rviz:=true``, a
 missing rviz2 package stops the launch with one line naming the problem (no node is left running).
 
+With ``managed:=true`` the node is ``segnet_managed_node`` (same parameters and topics, rclpy lifecycle): it
+waits unconfigured for a lifecycle manager; nothing segments until it is configured and activated.
+
 With ``namespace:=ns`` the node's outputs are ``/ns/segnet/...``; the input defaults are absolute and stay where
 they are (pass ``image:=`` / ``camera_info:=`` for namespaced cameras). RViz gets a copy of ``rviz_config`` whose
 ``/segnet/`` topics follow the namespace and whose fixed frame is the node's ``base_frame`` (the pattern of Nav2's
@@ -42,6 +45,8 @@ ARGUMENTS = (
     ("use_compressed", "", "true: subscribe to sensor_msgs/CompressedImage (overrides the params file when set)"),
     ("base_frame", "", "frame of the grid and heading, also RViz's fixed frame (overrides the params file when set)"),
     ("rviz", "false", "true: also start RViz with rviz_config"),
+    ("managed", "false", "true: run segnet_managed_node, a lifecycle node that starts unconfigured (configure and "
+                         "activate it with Nav2's lifecycle_manager, bond_timeout: 0.0, or ros2 lifecycle set)"),
 )
 
 
@@ -103,6 +108,7 @@ def _launch_setup(context, *_args, **_kwargs) -> list:
     if not os.path.isfile(params_file):
         raise LaunchConfigError(f"params_file:={params_file} is not a file; nothing was started")
     rviz = _flag(config["rviz"])
+    managed = _flag(config["managed"])
     if rviz:
         _check_package("rviz2", "needed by rviz:=true")
         if not os.path.isfile(config["rviz_config"]):
@@ -118,7 +124,7 @@ def _launch_setup(context, *_args, **_kwargs) -> list:
     actions = [
         Node(
             package=PACKAGE,
-            executable="segnet_node",
+            executable="segnet_managed_node" if managed else "segnet_node",
             name=NODE_NAME,
             namespace=namespace or None,
             output="screen",

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = REPO / "launch" / "segnet.launch.py"
 MULTI_LAUNCH_FILE = REPO / "launch" / "multi_camera.launch.py"
 EXPECTED_ARGUMENTS = {"network", "image", "camera_info", "params_file", "namespace", "backend", "use_compressed",
-                      "base_frame", "rviz", "rviz_config"}
+                      "base_frame", "rviz", "rviz_config", "managed"}
 INSTALLED_PACKAGES: set[str] = {"seg_ros", "rviz2"}  # what the ament_index stand-in finds (tests change it)
 
 
@@ -186,6 +186,7 @@ def test_declared_arguments(description) -> None:
     for name, arg in arguments.items():
         assert arg.kwargs.get("description"), f"launch argument {name} has no description"
     assert arguments["rviz"].kwargs["default_value"] == "false"
+    assert arguments["managed"].kwargs["default_value"] == "false"
 
 
 def test_default_files_are_in_the_package_share_and_exist_in_the_repo(description) -> None:
@@ -255,6 +256,23 @@ def test_rviz_on_request(description) -> None:
     assert topics == {"/segnet/overlay", "/segnet/color_mask", "/segnet/traversable_grid",
                       "/segnet/traversable_grid_updates", "/segnet/trail_heading_pose"}
     assert frame == "base_link"
+
+
+def test_managed_runs_the_lifecycle_executable_with_the_same_configuration(description, launch_module) -> None:
+    plain = _segnet(_run(description, namespace="robot1", network="fcn-resnet18-cityscapes")).kwargs
+    managed = _segnet(_run(description, managed="true", namespace="robot1", network="fcn-resnet18-cityscapes")).kwargs
+    assert (plain["executable"], managed["executable"]) == ("segnet_node", "segnet_managed_node")
+    assert {k: v for k, v in managed.items() if k != "executable"} == {k: v for k, v in plain.items()
+                                                                      if k != "executable"}
+    assert _segnet(_run(description, managed="False")).kwargs["executable"] == "segnet_node"
+    with pytest.raises(launch_module[0].LaunchConfigError, match="true or false"):
+        _run(description, managed="lifecycle")
+
+
+def test_both_executables_are_console_scripts() -> None:
+    setup = (REPO / "setup.py").read_text(encoding="utf-8")
+    assert '"segnet_node = seg_ros.ros.node:main"' in setup
+    assert '"segnet_managed_node = seg_ros.ros.managed_node:main"' in setup
 
 
 def test_rviz_follows_namespace_and_base_frame(description, tmp_path) -> None:
