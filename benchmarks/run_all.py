@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-ORDER = ["bench_pipeline", "bench_render", "bench_grid", "bench_node", "bench_tensorrt"]
+ORDER = ["bench_pipeline", "bench_render", "bench_grid", "bench_node", "bench_precision", "bench_tensorrt"]
 
 
 def main() -> int:
