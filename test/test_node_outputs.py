@@ -240,3 +240,73 @@ def test_enable_pauses_and_resumes_without_losing_counts(tmp_path, model_dir):
         assert status is not None, diagnostics.newest()
         assert (status.get("enable requests"), status.get("disable requests")) == ("2", "2")
         assert int(status.get("frames processed")) >= 2  # counted across the pause, not restarted
+
+
+# ---- models without softmax scores: class ids (ArgMax in the graph) and one sigmoid channel ----------------------
+W, H = 48, 24
+
+
+def stripes() -> np.ndarray:
+    """48x24 RGB: red, green, blue vertical thirds."""
+    image = np.zeros((H, W, 3), np.uint8)
+    for c in range(3):
+        image[:, c * W // 3:(c + 1) * W // 3, c] = 255
+    return image
+
+
+def one_conv_model(folder, tail: str, out_channels: int, classes: str, weight, bias):
+    """model.onnx: a 1x1 conv of x / 255 (``weight``, ``bias``) then ``tail`` (ArgMax over channels or Sigmoid)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.asarray(weight, np.float32).reshape(out_channels, 3, 1, 1), "w"),
+             numpy_helper.from_array(np.asarray(bias, np.float32), "b")]
+    nodes = [helper.make_node("Conv", ["input_0", "w", "b"], ["z"])]
+    if tail == "ArgMax":
+        nodes.append(helper.make_node("ArgMax", ["z"], ["output_0"], axis=1, keepdims=1))
+        output = helper.make_tensor_value_info("output_0", TensorProto.INT64, [1, 1, H, W])
+    else:
+        nodes.append(helper.make_node("Sigmoid", ["z"], ["output_0"]))
+        output = helper.make_tensor_value_info("output_0", TensorProto.FLOAT, [1, 1, H, W])
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input_0", TensorProto.FLOAT, [1, 3, H, W])],
+                              [output], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    folder.mkdir(parents=True)
+    onnx.save(model, str(folder / "model.onnx"))
+    (folder / "classes.txt").write_text(classes)
+    (folder / "model.yaml").write_text("preprocessing:\n  mean: [0, 0, 0]\n  std: [255, 255, 255]\n")
+    return str(folder)
+
+
+def test_class_id_model_has_no_confidence_topic(tmp_path):
+    model = one_conv_model(tmp_path / "argmax", "ArgMax", 3, "red\ngreen\nblue\n", np.eye(3), np.zeros(3))
+    with node_session({"model_path": model, "publish_grid": False}, tmp_path / "log.txt") as ns:
+        stream = CameraStream(ns.local, "/image", info_topic=None)
+        out = subscribe_outputs(ns.local, ["class_mask", "confidence", "class_mask/compressed"])
+        ns.node.wait_until(stream.subscribed, START_TIMEOUT, "subscribe to /image")
+        found = stream.send(CameraFrame(image_message(stripes())), out,
+                            ["/segnet/class_mask", "/segnet/class_mask/compressed"], Stamp(5, 0), OUTPUT_TIMEOUT)
+        assert found, ns.node.log()
+        expected = np.repeat(np.arange(3, dtype=np.uint8), W // 3)[np.newaxis].repeat(H, axis=0)
+        assert np.array_equal(as_array(found[0]), expected)
+        png = cv2.imdecode(np.frombuffer(bytes(found[1].data), np.uint8), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(png, expected)
+        assert not publishers_of(ns.local, "/segnet/confidence") and out.count("/segnet/confidence") == 0
+
+
+def test_single_sigmoid_channel_confidence_is_the_larger_of_p_and_one_minus_p(tmp_path):
+    # p = sigmoid(2 * red - 0.5): red stripe sigmoid(1.5) = 0.81757 (foreground), elsewhere sigmoid(-0.5) = 0.37754
+    # (background, whose probability is 1 - 0.37754 = 0.62246)
+    model = one_conv_model(tmp_path / "sigmoid", "Sigmoid", 1, "person\n", [[2.0, 0.0, 0.0]], [-0.5])
+    with node_session({"model_path": model, "publish_grid": False}, tmp_path / "log.txt") as ns:
+        stream = CameraStream(ns.local, "/image", info_topic=None)
+        out = subscribe_outputs(ns.local, ["class_mask", "confidence"])
+        ns.node.wait_until(stream.subscribed, START_TIMEOUT, "subscribe to /image")
+        found = stream.send(CameraFrame(image_message(stripes())), out, ["/segnet/class_mask", "/segnet/confidence"],
+                            Stamp(6, 0), OUTPUT_TIMEOUT)
+        assert found, ns.node.log()
+        mask, confidence = (as_array(m) for m in found)
+        assert np.unique(mask[:, :W // 3]).tolist() == [1] and np.unique(mask[:, W // 3:]).tolist() == [0]
+        assert np.unique(confidence[:, :W // 3]).tolist() == [208]  # rint(0.81757 * 255) = rint(208.48)
+        assert np.unique(confidence[:, W // 3:]).tolist() == [159]  # rint(0.62246 * 255) = rint(158.73)

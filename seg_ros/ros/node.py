@@ -191,11 +191,12 @@ class SegNetPipeline:
 
     @property
     def has_scores(self) -> bool:
-        """True when the loaded model outputs class scores, so ``~/confidence`` exists (class-id models: no).
+        """True when the loaded model outputs class scores, so ``~/confidence`` is advertised.
 
-        Read from the Segmenter's ``has_scores`` when it states one, else every model is a score model.
+        Class-id models (ArgMax in the graph) have none: no ``~/confidence`` topic at all. A single-channel
+        probability model's scores are (0, logit p): its confidence is max(p, 1 - p), as a two-class softmax.
         """
-        return self.segmenter is not None and bool(getattr(self.segmenter, "has_scores", True))
+        return self.segmenter is not None and self.segmenter.has_scores
 
     def _open_outputs(self) -> None:
         """Publishers (outputs, ``~/label_info``, /diagnostics), the ground projector and the diagnostics timer."""
@@ -410,8 +411,8 @@ class SegNetPipeline:
 
         Immediate (segment worker): the logits are the backend's buffer, valid until the next inference.
         """
-        logits = getattr(frame.segmentation, "logits", None)
-        if not isinstance(logits, np.ndarray) or logits.ndim != 3:
+        logits = frame.segmentation.logits
+        if logits is None:
             return None
         size = self._size_for(self.settings.mask_resolution, frame)
         return messages.confidence_msg(frame.header, confidence_from_logits(logits, self.segmenter.ignore_id, size))
