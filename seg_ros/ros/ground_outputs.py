@@ -10,6 +10,12 @@ rebuilt only when the intrinsics, the camera pose (beyond tf jitter) or the clas
 Camera pose: tf2 (``base_frame`` ← image ``frame_id`` at the image stamp) when ``use_tf`` is set and tf2_ros is
 importable (it is not on PyPI: imported lazily), otherwise the ``camera_*`` mounting parameters.
 
+Costs: the network's traversability profile (``ModelSpec.traversability``: registry network, model.yaml or
+family rule, see ``seg_ros.registry``) with the class_costs / default_cost / trail_class parameters that are set
+replacing its values; the start-up log names the profile in force. A profile giving no class a cost (VOC, MHP,
+SUN: not traversability models) and no class_costs parameter: :meth:`GroundProjector.for_model` returns None and
+the node publishes no grid.
+
 Input of the mapper: the class scores (logits, interpolated bilinearly per cell) together with the class map
 already computed from them, so the mapper interpolates only where neighbouring pixels disagree and never redoes
 the argmax. Coarse networks need the scores (far cells of a 18x10 class map would otherwise inherit one coarse
@@ -33,7 +39,9 @@ from sensor_msgs.msg import CameraInfo
 from seg_ros.camera_model import CameraModel
 from seg_ros.errors import CameraModelError
 from seg_ros.ground_projection import Extrinsics
-from seg_ros.occupancy_grid import GridResult, TraversabilityMapper
+from seg_ros.model import ModelSpec
+from seg_ros.occupancy_grid import GridResult, TraversabilityMapper, TraversabilityProfile
+from seg_ros.registry import traversability_profile
 from seg_ros.ros.params import GridSettings
 from seg_ros.segmenter import Segmentation
 from seg_ros.trail_heading import Heading
@@ -63,15 +71,40 @@ def _import_tf2() -> Any | None:
         return None
 
 
+def profile_in_force(profile: TraversabilityProfile, settings: GridSettings) -> TraversabilityProfile:
+    """The model's profile with the class_costs / default_cost / trail_class parameters that are set."""
+    return profile.with_overrides(settings.class_costs, settings.default_cost, settings.trail_class)
+
+
 class GroundProjector:
-    """Owns the camera_info subscription, the camera-pose source and the TraversabilityMapper of one node."""
+    """Owns the camera_info subscription, the camera-pose source and the TraversabilityMapper of one node.
+
+    ``profile``: the model's traversability profile before parameter overrides (default: the registry's
+    family rule on ``class_names``); ``has_scores``: False for class-id models, whose grid samples the class
+    map (said once in the log). ``profile_in_force`` is what the mapper uses.
+    """
+
+    @classmethod
+    def for_model(cls, node: Node, settings: GridSettings, spec: ModelSpec, ignore_class: int | None,
+                  warn: Callable[[str], None], has_scores: bool = True) -> GroundProjector | None:
+        """The projector for ``spec``'s profile and the parameters, or None (logged) when no class has a cost."""
+        profile = profile_in_force(spec.traversability, settings)
+        if not profile.enabled:
+            node.get_logger().info(f"no traversability grid for {spec.name}: {profile.describe()}; set class_costs "
+                                   "to publish one")
+            return None
+        return cls(node, settings, spec.class_names, ignore_class, warn, profile=spec.traversability,
+                   has_scores=has_scores)
 
     def __init__(self, node: Node, settings: GridSettings, class_names: Sequence[str], ignore_class: int | None,
-                 warn: Callable[[str], None]) -> None:
+                 warn: Callable[[str], None], *, profile: TraversabilityProfile | None = None,
+                 has_scores: bool = True) -> None:
         self.settings = settings
         self._warn = warn
-        self.mapper = TraversabilityMapper(class_names, settings.spec, settings.class_costs, settings.default_cost,
-                                           settings.trail_class, ignore_class, settings.heading)
+        base = profile if profile is not None else traversability_profile(None, class_names)
+        self.profile = profile_in_force(base, settings)
+        self.mapper = TraversabilityMapper(class_names, settings.spec, self.profile.costs, self.profile.default_cost,
+                                           self.profile.trail_class, ignore_class, settings.heading)
         self.status = "no frame yet"  # OK or why the last frame gave no grid (read by diagnostics)
         self.grids = 0
         self._state = _CameraState()
@@ -97,14 +130,17 @@ class GroundProjector:
         if settings.use_tf and tf2 is None:  # asked for tf, gets a fixed mounting: say so once, loudly
             log.warning("use_tf is true but tf2_ros cannot be imported (install ros-<distro>-tf2-ros): the camera "
                         "pose comes from the camera_* parameters")
-        log.info(f"traversability grid in {settings.base_frame} from the class scores (bilinear); camera "
+        source = ("the class scores (bilinear)" if has_scores else
+                  "the class map (nearest: the model outputs class ids, no class scores)")
+        log.info(f"traversability grid in {settings.base_frame} from {source}; camera "
                  f"intrinsics from {self.subscription.topic_name}; camera pose from {self.pose_source}")
+        log.info(f"traversability profile {self.profile.describe()}")
         names = ", ".join(class_names)
-        if self.mapper.unused_cost_names:
+        if settings.class_costs is not None and self.mapper.unused_cost_names:
             log.warning(f"class_costs names classes the network does not have: "
                         f"{', '.join(self.mapper.unused_cost_names)} (network classes: {names})")
-        if settings.trail_class and self.mapper.trail_id is None:
-            log.warning(f"trail_class {settings.trail_class!r} is not a network class ({names}): "
+        if self.profile.trail_class and self.mapper.trail_id is None:
+            log.warning(f"trail_class {self.profile.trail_class!r} is not a network class ({names}): "
                         "~/trail_heading will always have confidence 0")
 
     # ---- executor thread ----------------------------------------------------------------------------------

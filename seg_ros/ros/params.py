@@ -2,7 +2,9 @@
 
 Descriptors carry the description, ranges and allowed values; alpha, filter_mode and visualize may change
 while the node runs and are checked here before they take effect. The traversability-grid parameters become
-a :class:`GridSettings` (grid geometry, class costs, camera mounting) through :func:`grid_settings`.
+a :class:`GridSettings` (grid geometry, class costs, camera mounting) through :func:`grid_settings`; class_costs,
+default_cost and trail_class are declared without a value: not set, the network's traversability profile
+applies (``seg_ros.registry.traversability_profile``), set, they override it.
 
 ROS side only (imports rclpy); the rendering choices themselves live in ``seg_ros.render``.
 """
@@ -31,7 +33,8 @@ from seg_ros.defaults import (
     DEFAULT_VISUALIZE,
 )
 from seg_ros.errors import ConfigError, GridConfigError, SegRosError
-from seg_ros.occupancy_grid import DEFAULT_CLASS_COSTS, GridSpec, parse_class_costs
+from seg_ros.model import parse_input_size
+from seg_ros.occupancy_grid import GridSpec, parse_class_costs
 from seg_ros.trail_heading import HeadingParams
 
 _GRID = GridSpec()  # grid geometry defaults live in the core dataclasses
@@ -54,11 +57,19 @@ def _desc(description: str, *, read_only: bool = True, choices: tuple[str, ...] 
     return d
 
 
-# name -> (default, descriptor). Only RUNTIME_PARAMETERS are writable after start-up.
+def _unset(kind: Parameter.Type, descriptor: ParameterDescriptor) -> ParameterDescriptor:
+    """``descriptor`` for a parameter declared with a type and no value (default None: the model's profile)."""
+    descriptor.type = kind.value
+    return descriptor
+
+
+# name -> (default, descriptor); default None = declared with the descriptor's type and no value.
+# Only RUNTIME_PARAMETERS are writable after start-up.
 PARAMETERS: dict[str, tuple[object, ParameterDescriptor]] = {
     "network": (DEFAULT_NETWORK, _desc(
         "registry network name/alias or model folder name on SEG_ROS_MODEL_PATH (ignored when model_path is set)")),
     "model_path": ("", _desc("model folder or .onnx file; overrides network when not empty")),
+    "input_size": ("", _desc("WxH network input size for an ONNX with a dynamic input size ('' = the model's)")),
     "download_missing": (DEFAULT_DOWNLOAD, _desc(
         "download and verify a registry network missing from the model cache at start-up (false: fail, naming "
         "segnet-download)")),
@@ -125,10 +136,13 @@ PARAMETERS: dict[str, tuple[object, ParameterDescriptor]] = {
     "ground_z": (_GRID.ground_z, _desc(
         "height of the flat ground plane in base_frame (m; 0 for base_footprint-like frames)",
         float_range=(-20.0, 20.0))),
-    "class_costs": ([f"{name}:{cost}" for name, cost in DEFAULT_CLASS_COSTS.items()], _desc(
-        "grid value per class as 'name:cost' (0 free .. 100 lethal, -1 unknown); names are case-insensitive")),
-    "default_cost": (-1, _desc("grid value of classes class_costs does not name", int_range=(-1, 100))),
-    "trail_class": ("trail", _desc("class followed by ~/trail_heading ('' = none: confidence always 0)")),
+    "class_costs": (None, _unset(Parameter.Type.STRING_ARRAY, _desc(
+        "grid value per class as 'name:cost' (0 free .. 100 lethal, -1 unknown), replacing the network's "
+        "traversability profile; names are case-insensitive; not set = the profile's"))),
+    "default_cost": (None, _unset(Parameter.Type.INTEGER, _desc(
+        "grid value of classes class_costs does not name; not set = the profile's", int_range=(-1, 100)))),
+    "trail_class": (None, _unset(Parameter.Type.STRING, _desc(
+        "class followed by ~/trail_heading ('' = none: confidence always 0); not set = the profile's"))),
     "heading_lookahead": (_HEADING.lookahead, _desc("distance (m, along x) of the trail heading's target point",
                                                     float_range=(0.1, 100.0))),
 }
@@ -155,9 +169,9 @@ class GridSettings:
     tf_timeout: float
     mounting: dict[str, float]  # Extrinsics.from_mounting keywords: height, pitch, roll, yaw, x, y
     spec: GridSpec
-    class_costs: dict[str, int]
-    default_cost: int
-    trail_class: str | None
+    class_costs: dict[str, int] | None  # None: the traversability profile's
+    default_cost: int | None  # None: the profile's
+    trail_class: str | None  # None: the profile's; "": no trail class
     heading: HeadingParams
 
 
@@ -167,6 +181,7 @@ class NodeSettings:
 
     model: str  # model_path when set, else network
     model_is_path: bool
+    input_size: tuple[int, int] | None  # for a dynamic-input ONNX; None = the model's
     download_missing: bool
     backend: str
     threads: int
@@ -189,7 +204,7 @@ class NodeSettings:
 def declare_parameters(node: Node) -> None:
     """Declare every parameter of :data:`PARAMETERS` on ``node`` with its default and descriptor."""
     for name, (default, descriptor) in PARAMETERS.items():
-        node.declare_parameter(name, default, descriptor)
+        node.declare_parameter(name, Parameter.Type(descriptor.type) if default is None else default, descriptor)
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
@@ -201,13 +216,14 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
 
 def read_settings(node: Node) -> NodeSettings:
     """Typed start-up settings; raises ConfigError for values the descriptors cannot express."""
-    p = {name: node.get_parameter(name).value for name in PARAMETERS}
+    p = {name: node.get_parameter_or(name).value for name in PARAMETERS}  # declared without a value: None
     lo, hi = (list(p["mono16_range"]) + [0.0, 0.0])[:2] if p["mono16_range"] is not None else (0.0, 0.0)
     if len(p["mono16_range"] or []) not in (0, 2):
         raise ConfigError(f"parameter mono16_range needs two values [lo, hi], got {list(p['mono16_range'])}")
     return NodeSettings(
         model=str(p["model_path"]).strip() or str(p["network"]).strip(),
         model_is_path=bool(str(p["model_path"]).strip()),
+        input_size=_input_size(str(p["input_size"])),
         download_missing=bool(p["download_missing"]),
         backend=check_choice("backend", str(p["backend"]), BACKENDS),
         threads=int(p["threads"]),
@@ -229,6 +245,11 @@ def read_settings(node: Node) -> NodeSettings:
     )
 
 
+def _input_size(text: str) -> tuple[int, int] | None:
+    """Parameter input_size ``"WxH"`` → (W, H); ``""`` → None; ConfigError naming the parameter otherwise."""
+    return parse_input_size(text, "parameter input_size") if text.strip() else None
+
+
 def grid_settings(p: Mapping[str, Any]) -> GridSettings:
     """GridSettings from parameter values; raises GridConfigError naming the bad parameter."""
     base_frame = str(p["base_frame"]).strip()
@@ -242,16 +263,17 @@ def grid_settings(p: Mapping[str, Any]) -> GridSettings:
     except GridConfigError as exc:
         raise GridConfigError(f"grid parameters: {exc}") from exc
     try:
-        costs = parse_class_costs([str(c) for c in (p["class_costs"] or [])])
-        default = parse_class_costs({"default_cost": p["default_cost"]})["default_cost"]
+        costs = None if p["class_costs"] is None else parse_class_costs([str(c) for c in p["class_costs"]])
+        default = (None if p["default_cost"] is None
+                   else parse_class_costs({"default_cost": p["default_cost"]})["default_cost"])
     except GridConfigError as exc:
         raise GridConfigError(f"parameter class_costs / default_cost: {exc}") from exc
     mounting = {key: float(p[f"camera_{key}"]) for key in ("height", "pitch", "roll", "yaw", "x", "y")}
-    trail = str(p["trail_class"]).strip()
+    trail = None if p["trail_class"] is None else str(p["trail_class"]).strip()
     return GridSettings(
         enabled=bool(p["publish_grid"]), rectified=bool(p["rectified"]), base_frame=base_frame,
         use_tf=bool(p["use_tf"]), tf_timeout=float(p["tf_timeout"]), mounting=mounting,
-        spec=spec, class_costs=costs, default_cost=default, trail_class=trail or None,
+        spec=spec, class_costs=costs, default_cost=default, trail_class=trail,
         heading=HeadingParams(lookahead=float(p["heading_lookahead"])),
     )
 
