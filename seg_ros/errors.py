@@ -13,7 +13,8 @@
     │   └── CameraModelError     CameraInfo or camera extrinsics are unusable
     └── RuntimeFailure           the machine, the network or a library failed: exit 1
         ├── BackendError         an inference backend cannot start or failed while running
-        └── DownloadError        a network could not be fetched, unpacked or verified
+        ├── DownloadError        a network could not be fetched, unpacked or verified
+        └── PrecisionError       an FP16 / INT8 model could not be made (conversion, calibration set)
 
 Pure core (no rclpy): the console entry points (``seg_ros.cli.entry.run_cli``) and the node return the
 error's ``exit_code`` and print its message as one line (``one_line``).
@@ -76,6 +77,10 @@ class BackendError(RuntimeFailure):
 
 class DownloadError(RuntimeFailure):
     """A network could not be fetched, unpacked or verified."""
+
+
+class PrecisionError(RuntimeFailure):
+    """A reduced-precision model cannot be made: no calibration images, a failed conversion, a bad request."""
 
 
 def one_line(exc: BaseException) -> str:

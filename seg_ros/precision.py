@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from seg_ros.cache import atomic_write_bytes, cache_root, file_sha256
-from seg_ros.errors import ModelError, SegRosError
+from seg_ros.errors import ModelError, PrecisionError, SegRosError
 from seg_ros.model import ModelSpec
 
 log = logging.getLogger("seg_ros")
@@ -63,10 +63,6 @@ INT8_RECIPE = {
     "op_types": ["Conv"],
     "keep_float": ["first convolution", "last convolution"],
 }
-
-
-class PrecisionError(SegRosError):
-    """A reduced-precision model cannot be made: no calibration images, a failed conversion, a bad request."""
 
 
 @dataclass(frozen=True)

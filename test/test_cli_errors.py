@@ -146,11 +146,12 @@ def test_exit_status_of_each_error_class() -> None:
     """The table in seg_ros/errors.py: user errors 2, runtime failures 1."""
     user = [errors.UserError, errors.ModelError, errors.MediaError, errors.ImageConversionError,
             errors.DatasetError, errors.ConfigError, errors.GridConfigError, errors.CameraModelError]
-    runtime = [errors.RuntimeFailure, errors.BackendError, errors.DownloadError, errors.SegRosError]
+    runtime = [errors.RuntimeFailure, errors.BackendError, errors.DownloadError, errors.PrecisionError,
+               errors.SegRosError]
     assert {cls("x").exit_code for cls in user} == {2}
     assert {cls("x").exit_code for cls in runtime} == {1}
     assert all(issubclass(cls, errors.UserError) for cls in user[1:])
-    assert all(issubclass(cls, errors.RuntimeFailure) for cls in runtime[1:3])
+    assert all(issubclass(cls, errors.RuntimeFailure) for cls in runtime[1:4])
 
 
 def test_every_exception_class_is_defined_in_errors_py() -> None:
@@ -197,11 +198,12 @@ def test_installed_executables_follow_the_policy(prog: str, place: Path) -> None
 def test_live_demo_follows_the_policy(place: Path) -> None:
     """``make demo`` (python -m seg_ros.ros.live_demo): missing samples are a user error, in one line."""
     pytest.importorskip("rclpy")
-    proc = subprocess.run([sys.executable, "-m", "seg_ros.ros.live_demo", "--shared", str(place / "no-shared")],
-                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120,
-                          cwd=place)
+    argv = ["--shared", str(place / "no-shared"), "--network", str(place / "bad-model")]  # nothing to download
+    proc = subprocess.run([sys.executable, "-m", "seg_ros.ros.live_demo", *argv], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120, cwd=place)
     assert proc.returncode == 2, proc.stderr
-    assert str(place / "no-shared") in one_error_line(proc.stderr, "live demo")
+    line = one_error_line(proc.stderr, "live demo")
+    assert str(place / "bad-model") in line or str(place / "no-shared") in line
 
 
 def test_segnet_node_exits_2_for_a_bad_model(place: Path) -> None:
