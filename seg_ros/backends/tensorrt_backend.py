@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from seg_ros.backends.base import check_blob_names, check_output_shape, input_shape_from_dims
+from seg_ros.backends.base import DYNAMIC_SIZE_HINT, check_blob_names, check_output_shape, input_shape_from_dims
 from seg_ros.engine_cache import (
     PRECISIONS,
     EngineKey,
@@ -89,8 +89,7 @@ def model_input_shape(spec: ModelSpec) -> tuple[int, int, int, int]:
     try:
         import onnx
     except ImportError as exc:
-        raise BackendError("reading the ONNX input size needs the onnx package; "
-                           "or give input_size in model.yaml") from exc
+        raise BackendError("reading the ONNX input size needs the onnx package; or " + DYNAMIC_SIZE_HINT) from exc
     try:
         graph = onnx.load(str(spec.onnx_path), load_external_data=False).graph
     except Exception as exc:  # noqa: BLE001 - onnx raises DecodeError and others
@@ -389,7 +388,9 @@ class TensorRTBackend:
                               else context.get_binding_shape(self._engine.get_binding_index(name)))
             shapes[name] = tuple(int(d) for d in shape)
         self.input_shape = expected
-        self.output_shape = check_output_shape(spec, shapes[spec.output_blob], source)
+        # Layout hook (seg_ros.backends.base.output_layout): the Segmenter reads the dtypes to feed and decode.
+        self.input_dtype, self.output_dtype = np.dtype(in_dtype), np.dtype(by_name[spec.output_blob][3])
+        self.output_shape = check_output_shape(spec, shapes[spec.output_blob], source, self.output_dtype)
 
         self._host_in = cuda.pagelocked_empty(expected, in_dtype)
         self._host_out = cuda.pagelocked_empty(self.output_shape, by_name[spec.output_blob][3])
