@@ -289,7 +289,7 @@ def run_overhead(args: argparse.Namespace, domain: int, tmp: Path) -> list[dict[
     folder = write_model_dir(tmp / "instant-576x320", (576, 320), 5, DEEPSCENE_CLASSES, DEEPSCENE_COLORS,
                              instant=True)
     spec = resolve_model(str(folder))
-    bare = _median(bare_inference_times(spec, args.threads))
+    bare = _median(bare_inference_times(spec, args.threads, args.bare_runs))
     print(f"== overhead: instant network 576x320 -> 18x10 (bare inference {bare:.2f} ms); columns: frames "
           "processed, class_mask latency median / p99, CPU per processed frame, CPU cores", flush=True)
     results = []
@@ -357,13 +357,13 @@ def run_real(args: argparse.Namespace, domain: int, tmp: Path) -> list[dict[str,
             raise SystemExit(f"bench_node: unknown network {name!r} (espnet, fcn-synthetic)")
         spec = resolve_model(str(folder))
         # Bare inference just before and just after the node runs: the machine's load drifts (shared CPU).
-        before = bare_inference_times(spec, args.threads)
+        before = bare_inference_times(spec, args.threads, args.bare_runs)
         runs = {}
         for outputs in args.outputs:
             scenario = Scenario(width, height, args.rate, outputs, grid=outputs == "all")
             log = args.output.parent / f"bench_node_{name}.log"
             runs[outputs] = run_process(NODE_NAME, label, str(folder), scenario, args, domain, log, args.duration)
-        after = bare_inference_times(spec, args.threads)
+        after = bare_inference_times(spec, args.threads, args.bare_runs)
         bare = _median(before + after)
         print(real_report(label, bare, _median(before), _median(after), runs), flush=True)
         results.append({"network": label, "bare_inference_ms": bare, "bare_inference_before_ms": _median(before),
@@ -398,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=4.0, help="seconds of camera input before measuring")
     parser.add_argument("--rate", type=float, default=30.0, help="real networks: camera frame rate (Hz)")
     parser.add_argument("--size", type=_size, default=(1280, 720), help="real networks: camera image size WxH")
+    parser.add_argument("--bare-runs", type=int, default=20, help="timed bare inference runs before and after")
     parser.add_argument("--threads", type=int, default=0, help="inference threads (0 = backend default)")
     parser.add_argument("--networks", default="espnet,fcn-synthetic", help="comma list of espnet, fcn-synthetic")
     parser.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
@@ -406,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.scenarios, args.networks = "1280x720@30", "fcn-synthetic"
-        args.overhead_duration, args.duration, args.warmup = 3.0, 3.0, 2.0
+        args.overhead_duration, args.duration, args.warmup, args.bare_runs = 3.0, 3.0, 2.0, 5
     args.scenarios = [_scenario(s) for s in args.scenarios.split(",") if s.strip()]
     args.outputs = [o.strip() for o in args.outputs.split(",") if o.strip()]
     args.networks = [n.strip() for n in args.networks.split(",") if n.strip()]
