@@ -348,3 +348,59 @@ def test_failure_in_tuning_or_warm_up_is_the_inference_error(tmp_path, monkeypat
     message = str(err.value)
     assert message.startswith("ONNX Runtime inference failed: ") and "\n" not in message
     assert "Reshape" in message or "reshape" in message.lower()
+
+
+# ---- through the real node over DDS: ~/class_mask and ~/info of a binary and of a class-id model ------------------
+def _node_outputs(folder, log_path, image):
+    rclpy = pytest.importorskip("rclpy")  # noqa: F841 - the ROS side is optional on a bare machine
+    pytest.importorskip("seg_ros.msg", reason="seg_ros messages not built")
+    from conftest import node_session
+    from test_node_segnet import Session, as_array
+
+    from seg_ros.ros.harness import image_message
+
+    params = {"model_path": folder, "backend": "onnxruntime", "publish_grid": False, "diagnostics_period": 0.5}
+    with node_session(params, log_path) as ns:
+        session = Session(ns.local, ns.node)
+        session.wait_ready()
+        mask_msg, info = session.send(image_message(image), ("class_mask", "info"))
+        return as_array(mask_msg), info, ns.node.log()
+
+
+@pytest.mark.ros
+def test_node_binary_sigmoid_model_class_mask_and_info(tmp_path):
+    mask, info, log = _node_outputs(sigmoid_model(tmp_path / "binary", "person\n"), tmp_path / "node.log", stripes())
+    np.testing.assert_array_equal(mask, expected_thirds(ids=(1, 0, 0)))
+    assert list(info.class_names) == ["background", "person"]
+    np.testing.assert_allclose(info.class_fractions, [2 / 3, 1 / 3], atol=1e-6)
+
+
+@pytest.mark.ros
+def test_node_argmax_model_class_mask_and_info(tmp_path):
+    inits: list = []
+    nodes = [colour_conv("input_0", "logits", inits),
+             helper.make_node("ArgMax", ["logits"], ["output_0"], axis=1, keepdims=1)]
+    folder = write_model(tmp_path / "argmax", nodes, inits,
+                         helper.make_tensor_value_info("output_0", TensorProto.INT64, [1, 1, H, W]),
+                         classes=RGB_NAMES + "other\n")
+    mask, info, _ = _node_outputs(folder, tmp_path / "node.log", stripes())
+    np.testing.assert_array_equal(mask, expected_thirds())
+    assert list(info.class_names) == ["red", "green", "blue", "other"]
+    np.testing.assert_allclose(info.class_fractions, [1 / 3, 1 / 3, 1 / 3, 0.0], atol=1e-6)
+
+
+def test_segnet_cli_binary_sigmoid_model_stats(tmp_path, capsys):
+    import cv2
+
+    from seg_ros.cli.segnet import main
+
+    folder = sigmoid_model(tmp_path / "binary", "person\n")
+    image = tmp_path / "stripes.png"
+    cv2.imwrite(str(image), stripes()[:, :, ::-1])
+    rc = main([str(image), str(tmp_path / "mask.png"), "--model", str(folder / "model.onnx"), "--backend",
+               "onnxruntime", "--stats", "--visualize", "mask", "--filter-mode", "point", "--alpha", "255"])
+    out, err = capsys.readouterr()
+    assert rc == 0 and "warn" not in err.lower(), err
+    lines = out.splitlines()
+    assert any("person" in line and str(H * W // 3) in line for line in lines), out  # the red third
+    assert any("background" in line and str(2 * H * W // 3) in line for line in lines), out
