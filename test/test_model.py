@@ -129,3 +129,36 @@ def test_registry_facts_fill_in_missing_files(tmp_path):
     spec = build_spec("t", tmp_path / "m.onnx", tmp_path / "none.txt", tmp_path / "none.txt", facts)
     assert spec.class_names == ("trail", "sky")
     assert spec.colors.tolist() == [[200, 155, 75, 180], [0, 120, 255, 150]] and spec.explicit_alpha.tolist() == [1, 0]
+
+
+def test_one_class_name_is_foreground_over_an_implicit_background(tmp_path):
+    (tmp_path / "m.onnx").write_bytes(b"")
+    (tmp_path / "classes.txt").write_text("person\n")
+    spec = build_spec("t", tmp_path / "m.onnx", tmp_path / "classes.txt", None)
+    assert spec.class_names == ("background", "person") and spec.num_classes == 2
+    assert spec.colors[0].tolist() == [0, 0, 0, 0] and spec.explicit_alpha.tolist()[0]  # transparent background
+    (tmp_path / "colors.txt").write_text("10 20 30\n")
+    spec = build_spec("t", tmp_path / "m.onnx", tmp_path / "classes.txt", tmp_path / "colors.txt")
+    assert spec.colors.tolist() == [[0, 0, 0, 0], [10, 20, 30, 150]]
+    (tmp_path / "classes.txt").write_text("background\nroad\n")  # two names: as given
+    assert build_spec("t", tmp_path / "m.onnx", tmp_path / "classes.txt", None).class_names == ("background", "road")
+
+
+def test_model_yaml_input_size_and_given_sizes(tmp_path):
+    (tmp_path / "model.yaml").write_text("input:\n  size: [640, 480]\n")
+    assert model_yaml_facts(tmp_path).input_size == (640, 480)
+    (tmp_path / "model.yaml").write_text("input:\n  shape: [1, 3, height, width]\n  size: [320, 240]\n")
+    assert model_yaml_facts(tmp_path).input_size == (320, 240)  # symbolic shape: the size decides
+    (tmp_path / "model.yaml").write_text("input:\n  shape: [1, 3, 90, 120]\n  size: [320, 240]\n")
+    with pytest.raises(ModelError) as err:
+        model_yaml_facts(tmp_path)
+    assert str(err.value) == f"{tmp_path / 'model.yaml'}: input: size 320x240 contradicts input: shape [1, 3, 90, 120]"
+    (tmp_path / "model.yaml").write_text("input:\n  size: 640\n")
+    with pytest.raises(ModelError) as err:
+        model_yaml_facts(tmp_path)
+    assert str(err.value) == f"{tmp_path / 'model.yaml'}: input: size must be WxH (e.g. 640x480) or [W, H], got 640"
+    (tmp_path / "m.onnx").write_bytes(b"")
+    (tmp_path / "classes.txt").write_text("a\nb\n")
+    spec = build_spec("t", tmp_path / "m.onnx", tmp_path / "classes.txt", None)
+    assert spec.with_input_size("64x48").input_size == (64, 48) and spec.with_input_size("") is spec
+    assert spec.with_input_size((10, 20)).input_size == (10, 20) and spec.with_input_size(None) is spec
