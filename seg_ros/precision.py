@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from seg_ros.cache import atomic_write_bytes, cache_root, file_sha256
-from seg_ros.errors import ModelError, PrecisionError, SegRosError
+from seg_ros.errors import ConfigError, ModelError, PrecisionError, SegRosError
 from seg_ros.model import ModelSpec
 
 log = logging.getLogger("seg_ros")
@@ -89,14 +89,14 @@ def precision_cache_dir() -> Path:
 
 
 def check_precision(precision: str) -> str:
-    """``precision`` if it is one of :data:`PRECISIONS`, else a PrecisionError listing them."""
+    """``precision`` if it is one of :data:`PRECISIONS`, else a ConfigError listing them."""
     if precision not in PRECISIONS:
-        raise PrecisionError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+        raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     return precision
 
 
 def calibration_images(folder: Path) -> list[Path]:
-    """The images of a calibration folder that decode; a PrecisionError when there is none.
+    """The images of a calibration folder that decode; a ConfigError (a user error) when there is none.
 
     Files that are not readable images are skipped with a warning naming them.
     """
@@ -104,7 +104,7 @@ def calibration_images(folder: Path) -> list[Path]:
 
     folder = Path(folder).expanduser()
     if not folder.is_dir():
-        raise PrecisionError(f"calibration folder {folder} does not exist")
+        raise ConfigError(f"calibration folder {folder} does not exist")
     candidates = list_images(folder)
     readable, broken = [], []
     for path in candidates:
@@ -118,7 +118,7 @@ def calibration_images(folder: Path) -> list[Path]:
                     ", ".join(broken[:5]) + (" ..." if len(broken) > 5 else ""))
     if not readable:
         found = f"{len(candidates)} image file(s), none readable" if candidates else "no image files"
-        raise PrecisionError(f"calibration folder {folder} has no readable image ({found})")
+        raise ConfigError(f"calibration folder {folder} has no readable image ({found})")
     return readable
 
 
@@ -319,7 +319,7 @@ def precision_model(spec: ModelSpec, precision: str, calibration_dir: Path | Non
     """The ONNX file that runs ``spec`` at ``precision``: the source for fp32, else converted (or cached).
 
     INT8 needs ``calibration_dir`` unless an INT8 model of this source and recipe is cached (a robot reusing a
-    model calibrated ahead of time); without either it is a PrecisionError saying how to give one.
+    model calibrated ahead of time); without either it is a ConfigError saying how to give one.
     """
     check_precision(precision)
     source_sha = file_sha256(spec.onnx_path)
@@ -332,7 +332,7 @@ def precision_model(spec: ModelSpec, precision: str, calibration_dir: Path | Non
         if calibration_dir is None:
             cached = None if force else _cached_int8(cache_dir, spec.name, source_sha)
             if cached is None:
-                raise PrecisionError(
+                raise ConfigError(
                     f"INT8 for {spec.name} needs calibration images: give a folder of representative images "
                     "(--calibration DIR, node parameter calibration_dir); none was given and no calibrated INT8 "
                     f"model of it is cached in {cache_dir}")
@@ -369,3 +369,12 @@ def spec_at_precision(spec: ModelSpec, precision: str, calibration_dir: Path | N
         return spec
     model = precision_model(spec, precision, calibration_dir, cache_dir)
     return replace(spec, onnx_path=model.path)
+
+
+def add_precision_arguments(parser) -> None:  # noqa: ANN001 - argparse.ArgumentParser or an argument group
+    """``--precision`` and ``--calibration DIR``, the same on segnet and segnet-eval."""
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="network precision: the converted ONNX both backends run (default fp16 on TensorRT, "
+                             "fp32 on ONNX Runtime)")
+    parser.add_argument("--calibration", type=Path, metavar="DIR",
+                        help="folder of representative images for INT8 calibration (else a cached INT8 model)")

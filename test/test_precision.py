@@ -17,8 +17,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from shared_data import CAMVID_DATA, CAMVID_MODEL, require
 
+from seg_ros.errors import ConfigError, PrecisionError
 from seg_ros.precision import (
-    PrecisionError,
     calibration_images,
     calibration_set_hash,
     convert_fp16,
@@ -163,7 +163,7 @@ def test_calibration_set_hash_is_content_based(calib):
 
 
 def test_int8_without_calibration_is_a_clear_error(spec, tmp_path):
-    with pytest.raises(PrecisionError, match=r"INT8 for model needs calibration images.*--calibration DIR"):
+    with pytest.raises(ConfigError, match=r"INT8 for model needs calibration images.*--calibration DIR"):
         precision_model(spec, "int8", cache_dir=tmp_path / "cache")
 
 
@@ -171,12 +171,12 @@ def test_calibration_folder_without_a_readable_image(spec, tmp_path, caplog):
     folder = tmp_path / "bad"
     folder.mkdir()
     (folder / "notes.txt").write_text("not an image")
-    with pytest.raises(PrecisionError, match=r"has no readable image \(no image files\)"):
+    with pytest.raises(ConfigError, match=r"has no readable image \(no image files\)"):
         precision_model(spec, "int8", calibration_dir=folder, cache_dir=tmp_path / "cache")
     (folder / "broken.png").write_bytes(b"\x89PNG not really")
-    with pytest.raises(PrecisionError, match=r"has no readable image \(1 image file\(s\), none readable\)"):
+    with pytest.raises(ConfigError, match=r"has no readable image \(1 image file\(s\), none readable\)"):
         calibration_images(folder)
-    with pytest.raises(PrecisionError, match="does not exist"):
+    with pytest.raises(ConfigError, match="does not exist"):
         calibration_images(tmp_path / "missing")
     cv2.imwrite(str(folder / "good.png"), np.zeros((8, 8, 3), np.uint8))
     caplog.set_level(logging.WARNING, "seg_ros")
@@ -199,7 +199,7 @@ def test_fp16_conversion_failure_names_the_op():
 
 
 def test_unknown_precision_and_fp32_passthrough(spec, tmp_path):
-    with pytest.raises(PrecisionError, match="unknown precision 'int4'; choose one of fp32, fp16, int8"):
+    with pytest.raises(ConfigError, match="unknown precision 'int4'; choose one of fp32, fp16, int8"):
         precision_model(spec, "int4", cache_dir=tmp_path)
     assert precision_model(spec, "fp32", cache_dir=tmp_path).path == spec.onnx_path
     assert spec_at_precision(spec, "fp32") is spec
@@ -238,3 +238,22 @@ def test_espnet_camvid_accuracy_at_each_precision(tmp_path):
     assert (results["fp16"][1] == results["fp32"][1]).mean() >= 0.995
     assert abs(fp16 - fp32) <= 0.3
     assert abs(int8 - fp32) <= 1.5
+
+
+def test_segnet_eval_precision_flags(spec, calib, tmp_path, capsys, caplog, monkeypatch):
+    from seg_ros.cli.evaluate import main
+
+    monkeypatch.setenv("SEG_ROS_PRECISION_DIR", str(tmp_path / "cache"))
+    cv2.imwrite(str(tmp_path / "image.png"), np.full((32, 64, 3), 90, np.uint8))
+    cv2.imwrite(str(tmp_path / "label.png"), np.zeros((32, 64), np.uint8))
+    (tmp_path / "list.txt").write_text("image.png label.png\n")
+    folder = str(spec.onnx_path.parent)
+    common = [folder, "--list", str(tmp_path / "list.txt"), "--backend", "onnxruntime"]
+    assert main([*common, "--precision", "int8"]) == 2
+    assert "INT8 for model needs calibration images" in capsys.readouterr().err
+    caplog.set_level(logging.INFO, "seg_ros")
+    assert main([*common, "--precision", "int8", "--calibration", str(calib)]) == 0
+    assert "inference backend: onnxruntime int8 (requested)" in caplog.text
+    assert len(list((tmp_path / "cache").glob("*-int8-r1-*.onnx"))) == 1
+    assert main([*common, "--precision", "fp16"]) == 0
+    assert "inference backend: onnxruntime fp16 (requested)" in caplog.text

@@ -37,33 +37,39 @@ def select_backend(backend: str = "auto") -> tuple[str, str]:
     return "tensorrt", "auto: tensorrt and pycuda import and a CUDA GPU is present"
 
 
-def create_backend(spec: ModelSpec, backend: str = "auto", threads: int = 0, *, precision: str = "fp16",
+def create_backend(spec: ModelSpec, backend: str = "auto", threads: int = 0, *, precision: str | None = None,
                    workspace_mb: int | None = None, engine_cache_dir: Path | None = None,
                    calibration_dir: Path | None = None) -> Backend:
     """Create the requested backend, logging which one and why.
 
-    ``threads`` applies to ONNX Runtime; ``precision``, ``workspace_mb``, ``engine_cache_dir`` and
-    ``calibration_dir`` to TensorRT. Under ``auto`` a TensorRT start-up failure (BackendError) falls back
-    to ONNX Runtime; model errors (wrong blob names, class count) are raised as they would be on any backend.
+    ``threads`` applies to ONNX Runtime; ``workspace_mb`` and ``engine_cache_dir`` to TensorRT. ``precision``
+    (fp32, fp16, int8; default fp16 on TensorRT, fp32 on ONNX Runtime) and ``calibration_dir`` (INT8) pick the
+    converted ONNX of seg_ros.precision that either backend runs. Under ``auto`` a TensorRT start-up failure
+    (BackendError) falls back to ONNX Runtime; model errors (wrong blob names, class count) are raised as they
+    would be on any backend.
     """
     choice, reason = select_backend(backend)
     if choice == "tensorrt":
         from seg_ros.backends.tensorrt_backend import DEFAULT_WORKSPACE_MB, TensorRTBackend
 
         try:
-            trt_backend = TensorRTBackend(spec, precision=precision, workspace_mb=workspace_mb or DEFAULT_WORKSPACE_MB,
+            trt_backend = TensorRTBackend(spec, precision=precision or "fp16",
+                                          workspace_mb=workspace_mb or DEFAULT_WORKSPACE_MB,
                                           cache_dir=engine_cache_dir, calibration_dir=calibration_dir)
         except BackendError as exc:
             if backend == "tensorrt":
                 raise
             reason = f"auto: TensorRT failed to start ({exc})"
         else:
-            log.info("inference backend: tensorrt %s (%s)", precision, reason)
+            log.info("inference backend: tensorrt %s (%s)", precision or "fp16", reason)
             return trt_backend
     from seg_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from seg_ros.precision import spec_at_precision
 
-    ort_backend = OnnxRuntimeBackend(spec, threads=threads)
-    log.info("inference backend: onnxruntime (%s)", reason)
+    ort_precision = precision or "fp32"
+    ort_backend = OnnxRuntimeBackend(spec_at_precision(spec, ort_precision, calibration_dir), threads=threads)
+    shown = "" if ort_precision == "fp32" else f" {ort_precision}"
+    log.info("inference backend: onnxruntime%s (%s)", shown, reason)
     return ort_backend
 
 

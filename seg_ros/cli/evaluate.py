@@ -18,13 +18,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from seg_ros.backends import BACKENDS
+from seg_ros.backends import BACKENDS, create_backend
 from seg_ros.classify import resize_class_map
 from seg_ros.cli.entry import run_cli
 from seg_ros.defaults import DEFAULT_BACKEND, DEFAULT_THREADS
 from seg_ros.errors import DatasetError, MediaError
 from seg_ros.evaluation import Scores, confusion_matrix, row_normalised, scores_from_confusion
 from seg_ros.media import list_images, read_file_bytes, read_image
+from seg_ros.precision import add_precision_arguments
 
 DEFAULT_IGNORE_INDEX = 255
 
@@ -225,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=BACKENDS,
                         help="inference backend (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="inference threads (0 = backend default)")
+    add_precision_arguments(parser)
     return parser
 
 
@@ -258,7 +260,9 @@ def _run(args: argparse.Namespace) -> int:
     for path in (args.json, args.plot):
         _ready_output(path)
     spec = resolve_model(args.network, download=True)
-    segmenter = Segmenter(spec, backend=args.backend, threads=args.threads, ignore_class=args.ignore_class)
+    backend = create_backend(spec, args.backend, args.threads, precision=args.precision,
+                             calibration_dir=args.calibration)
+    segmenter = Segmenter(spec, backend=backend, ignore_class=args.ignore_class)
     if args.ignore_index is not None:
         ignore_index = args.ignore_index
     else:

@@ -20,7 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from seg_ros import defaults, render
-from seg_ros.backends import BACKENDS
+from seg_ros.backends import BACKENDS, create_backend
 from seg_ros.cli.entry import run_cli
 from seg_ros.errors import MediaError, ModelError
 from seg_ros.media import (
@@ -34,6 +34,7 @@ from seg_ros.media import (
     write_image,
 )
 from seg_ros.model import ModelSpec
+from seg_ros.precision import add_precision_arguments
 from seg_ros.registry import model_from_onnx, resolve_model
 from seg_ros.segmenter import Segmenter
 
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="inference backend" + _DEFAULT)
     model.add_argument("--threads", type=int, default=defaults.DEFAULT_THREADS,
                        help="CPU inference threads (0 = backend default)")
+    add_precision_arguments(model)
     view = parser.add_argument_group("visualisation")
     view.add_argument("--visualize", default=defaults.DEFAULT_VISUALIZE,
                       help="overlay, mask or overlay,mask" + _DEFAULT)
@@ -112,7 +114,9 @@ def run(args: argparse.Namespace) -> int:
         if args.legend:
             _check_legend_path(Path(args.legend).expanduser(), source.paths)
         spec = load_spec(args).with_alpha(args.alpha).with_input_size(args.input_size)
-        segmenter = Segmenter(spec, backend=args.backend, threads=args.threads, ignore_class=args.ignore_class)
+        backend = create_backend(spec, args.backend, args.threads, precision=args.precision,
+                                 calibration_dir=args.calibration)
+        segmenter = Segmenter(spec, backend=backend, ignore_class=args.ignore_class)
         if args.legend:
             write_image(Path(args.legend).expanduser(), render.render_legend(spec.class_names, spec.colors))
         done, failures = _process(args, source, sink, segmenter)
