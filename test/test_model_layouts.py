@@ -404,3 +404,22 @@ def test_segnet_cli_binary_sigmoid_model_stats(tmp_path, capsys):
     lines = out.splitlines()
     assert any("person" in line and str(H * W // 3) in line for line in lines), out  # the red third
     assert any("background" in line and str(2 * H * W // 3) in line for line in lines), out
+
+
+@pytest.mark.parametrize("make", [fp16_model, uint8_model], ids=["fp16", "uint8"])
+def test_segnet_cli_fp16_and_uint8_input_models(tmp_path, capsys, monkeypatch, make):
+    import cv2
+
+    from seg_ros.cli.segnet import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the tuning run happens in this start
+    folder = make(tmp_path / "m")
+    image = tmp_path / "stripes.png"
+    cv2.imwrite(str(image), stripes()[:, :, ::-1])
+    for _ in range(2):  # first start tunes and caches, the second reads the cached level
+        rc = main([str(image), "--model", str(folder / "model.onnx"), "--backend", "onnxruntime", "--stats"])
+        out, err = capsys.readouterr()
+        assert rc == 0 and "Traceback" not in err, err
+        for name in ("red", "green", "blue"):
+            assert any(name in line and str(H * W // 3) in line for line in out.splitlines()), out
+    assert len(json.loads(ort_tuning.tuning_file().read_text())) == 1
