@@ -226,12 +226,13 @@ def model_yaml_facts(folder: Path, base: ModelFacts | None = None) -> ModelFacts
             facts = replace(facts, input_blob=str(inp["name"]))
         if "name" in out:
             facts = replace(facts, output_blob=str(out["name"]))
-        shape = inp.get("shape")
+        shape, from_shape = inp.get("shape"), None
         if isinstance(shape, list) and len(shape) == 4 and all(isinstance(d, int) for d in shape[2:]):
-            facts = replace(facts, input_size=(int(shape[3]), int(shape[2])))
+            from_shape = (int(shape[3]), int(shape[2]))
+            facts = replace(facts, input_size=from_shape)
         if "size" in inp:
             size = parse_input_size(inp["size"], f"{yaml_path}: input: size")
-            if "shape" in inp and facts.input_size not in (None, size):
+            if from_shape not in (None, size):
                 raise ModelError(f"{yaml_path}: input: size {size[0]}x{size[1]} contradicts input: shape {shape}")
             facts = replace(facts, input_size=size)
     except ConfigError as exc:
