@@ -37,6 +37,12 @@ def _session(spec: ModelSpec, threads: int, level: str):
     if threads > 0:
         options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # No spin-waiting: by default ORT's pool threads busy-wait after every run for the next one, which for a node
+    # that runs once per camera frame burns the cores the camera, DDS and rendering need. Measured (2 cores, a
+    # 720p camera on the same machine): CPU per frame halved with the instant network, ESPNet-CamVid 1.5-2.5x
+    # the rate with spinning off, at every thread count (benchmarks/bench_node.py, README).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     options.log_severity_level = 3
     try:
         return ort.InferenceSession(str(spec.onnx_path), options, providers=["CPUExecutionProvider"])
