@@ -33,8 +33,10 @@ PRECISIONS = ("fp16", "fp32", "int8")
 class EngineKey:
     """Everything a serialized engine depends on; any change means the engine must be rebuilt.
 
-    ``calibration`` identifies the INT8 calibration image set; ``None`` on a lookup means "whichever set
-    the cached engine was calibrated with" (a robot reusing an engine built ahead of time).
+    ``onnx_sha256`` is the ONNX TensorRT parsed: the model's own for builder-flag networks (TensorRT 8), the
+    converted FP16 / INT8 ONNX of seg_ros.precision for strongly typed ones. ``calibration`` identifies the INT8
+    calibration image set (content hash); ``None`` on a lookup means "whichever set the cached engine was
+    calibrated with" (a robot reusing an engine built ahead of time). ``typing`` is how precision was chosen.
     """
 
     onnx_sha256: str
@@ -44,8 +46,10 @@ class EngineKey:
     precision: str
     input_shape: tuple[int, int, int, int]
     calibration: str | None = ""
+    typing: str = "builder-flags"  # or "strongly-typed" (TensorRT 10/11: precision from the ONNX's types)
 
     def to_dict(self) -> dict:
+        """The key as JSON-ready data (the sidecar's ``key``)."""
         data = asdict(self)
         data["input_shape"] = list(self.input_shape)
         return data
@@ -78,15 +82,6 @@ def timing_cache_path(cache_dir: Path, key: EngineKey) -> Path:
     """Timing caches are only valid for one TensorRT version on one GPU model."""
     return Path(cache_dir) / (f"timing-trt{_slug(key.tensorrt_version)}-{_slug(key.gpu_name)}"
                               f"-sm{key.compute_capability.replace('.', '')}.cache")
-
-
-def calibration_set_id(images: list[Path]) -> str:
-    """A short digest of a calibration image set (names, sizes, modification times)."""
-    digest = hashlib.sha256()
-    for path in images:
-        stat = path.stat()
-        digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:16]
 
 
 def calibration_cache_path(cache_dir: Path, model_name: str, key: EngineKey) -> Path:

@@ -182,6 +182,16 @@ def _failing_op(message: str, model) -> str:  # noqa: ANN001 - onnx.ModelProto
     return ""
 
 
+def load_source_onnx(spec: ModelSpec):  # noqa: ANN201 - onnx.ModelProto
+    """The model's FP32 ONNX as an ``onnx.ModelProto``; a ModelError when it cannot be read or parsed."""
+    import onnx
+
+    try:
+        return onnx.load(str(spec.onnx_path))
+    except Exception as exc:  # noqa: BLE001 - DecodeError, OSError and others
+        raise ModelError(f"cannot load ONNX model {spec.onnx_path}: {exc}") from exc
+
+
 def convert_fp16(model, keep_fp32_ops: tuple[str, ...] = FP16_KEEP_FP32_OPS):  # noqa: ANN001, ANN201 - onnx protos
     """The FP16 version of an FP32 ``onnx.ModelProto``: inputs and outputs stay FP32, ``keep_fp32_ops`` stay FP32.
 
@@ -260,7 +270,6 @@ def _float_convolutions(model) -> list[str]:  # noqa: ANN001
 
 def quantize_int8(spec: ModelSpec, images: list[Path]) -> bytes:
     """The Q/DQ INT8 ONNX (serialized) of ``spec``'s FP32 ONNX, calibrated on ``images`` (see INT8_RECIPE)."""
-    import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -272,7 +281,7 @@ def quantize_int8(spec: ModelSpec, images: list[Path]) -> bytes:
     from seg_ros.media import read_image
     from seg_ros.preprocess import Preprocessor
 
-    model = onnx.load(str(spec.onnx_path))
+    model = load_source_onnx(spec)
     preprocessor = Preprocessor(spec.preprocessing, _input_hw(spec, model))
 
     class Reader(CalibrationDataReader):
@@ -348,9 +357,7 @@ def precision_model(spec: ModelSpec, precision: str, calibration_dir: Path | Non
     log.info("converting %s to %s (%s)", spec.name, precision, reason)
     started = time.perf_counter()
     if precision == "fp16":
-        import onnx
-
-        data = convert_fp16(onnx.load(str(spec.onnx_path))).SerializeToString()
+        data = convert_fp16(load_source_onnx(spec)).SerializeToString()
         recipe: dict = {"converter": "onnxconverter_common.float16", "keep_io_types": True,
                         "keep_fp32_ops": list(FP16_KEEP_FP32_OPS)}
     else:

@@ -10,7 +10,6 @@ import pytest
 from seg_ros.engine_cache import (
     EngineKey,
     atomic_write_bytes,
-    calibration_set_id,
     default_cache_dir,
     engine_path,
     file_sha256,
@@ -65,6 +64,7 @@ def test_paths_are_per_model_size_and_precision(tmp_path):
     ("precision", "fp32", "precision changed (fp16 -> fp32)"),
     ("input_shape", (1, 3, 512, 1024), "input_shape changed ((1, 3, 320, 576) -> (1, 3, 512, 1024))"),
     ("calibration", "0123456789abcdef", "calibration changed ( -> 0123456789abcdef)"),
+    ("typing", "strongly-typed", "typing changed (builder-flags -> strongly-typed)"),
 ])
 def test_each_key_component_is_reported(field, value, text):
     recorded = json.loads(json.dumps(KEY.to_dict()))  # as read back from a sidecar
@@ -165,12 +165,9 @@ def test_crash_between_engine_and_sidecar_is_detected(tmp_path, monkeypatch):
     assert load_cached_engine(engine, new_key)[0] is None
 
 
-def test_calibration_set_id_follows_the_images(tmp_path):
-    a, b = tmp_path / "a.png", tmp_path / "b.png"
-    a.write_bytes(b"1")
-    b.write_bytes(b"22")
-    first = calibration_set_id([a, b])
-    assert len(first) == 16 and first == calibration_set_id([a, b])
-    assert calibration_set_id([a]) != first
-    b.write_bytes(b"333")
-    assert calibration_set_id([a, b]) != first
+def test_sidecar_without_typing_is_rebuilt_as_strongly_typed():
+    """Sidecars written before typing was recorded hold builder-flag engines: a strongly typed key rebuilds."""
+    recorded = KEY.to_dict()
+    del recorded["typing"]
+    assert key_changes(recorded, replace(KEY, typing="strongly-typed")) == [
+        "typing changed (None -> strongly-typed)"]

@@ -16,6 +16,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from shared_data import CAMVID_DATA, CAMVID_MODEL, require
+from trt_standin import write_conv_stack_model
 
 from seg_ros.errors import ConfigError, PrecisionError
 from seg_ros.precision import (
@@ -30,30 +31,9 @@ from seg_ros.registry import resolve_model
 pytest.importorskip("onnxconverter_common")
 
 
-def write_three_conv_model(folder, seed: int = 0):  # noqa: ANN001, ANN201
-    """A model folder: input_0 [1,3,32,64] -> conv -> relu -> conv -> relu -> conv -> output_0 [1,3,32,64]."""
-    rng = np.random.default_rng(seed)
-    shapes = {"w0": (8, 3, 3, 3), "w1": (8, 8, 3, 3), "w2": (3, 8, 1, 1)}
-    inits = [numpy_helper.from_array((0.3 * rng.standard_normal(s)).astype(np.float32), n) for n, s in shapes.items()]
-    nodes = [helper.make_node("Conv", ["input_0", "w0"], ["c0"], pads=[1, 1, 1, 1], name="conv0"),
-             helper.make_node("Relu", ["c0"], ["r0"], name="relu0"),
-             helper.make_node("Conv", ["r0", "w1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
-             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
-             helper.make_node("Conv", ["r1", "w2"], ["output_0"], name="conv2")]
-    graph = helper.make_graph(nodes, "three",
-                              [helper.make_tensor_value_info("input_0", TensorProto.FLOAT, [1, 3, 32, 64])],
-                              [helper.make_tensor_value_info("output_0", TensorProto.FLOAT, [1, 3, 32, 64])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    folder.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(folder / "three.onnx"))
-    (folder / "classes.txt").write_text("a\nb\nc\n")
-    return folder
-
-
 @pytest.fixture
 def spec(tmp_path):
-    return resolve_model(str(write_three_conv_model(tmp_path / "model")))
+    return resolve_model(str(write_conv_stack_model(tmp_path / "model")))
 
 
 @pytest.fixture
@@ -136,7 +116,7 @@ def test_converted_models_are_cached_and_rebuilt_when_stale(spec, calib, tmp_pat
     assert rebuilt.built and "does not match its sidecar" in caplog.text
     assert [p.name for p in cache.iterdir() if p.name.endswith(".tmp")] == []
 
-    write_three_conv_model(spec.onnx_path.parent, seed=5)  # new weights: a new source sha, a new file
+    write_conv_stack_model(spec.onnx_path.parent, seed=5)  # new weights: a new source sha, a new file
     other = precision_model(spec, "fp16", cache_dir=cache)
     assert other.built and other.path != first.path and other.source_sha256 != first.source_sha256
 

@@ -1,9 +1,19 @@
 """TensorRT on an NVIDIA GPU: engine build and cache, and pycuda-driven inference.
 
-Written against the documented Python APIs of TensorRT 8.5-10.x and pycuda. TensorRT 8 binds tensors by
-binding index (``execute_async_v2``); TensorRT 10 removed bindings and the explicit-batch flag and binds
-by tensor name (``set_tensor_address`` + ``execute_async_v3``). Engines are cached by
-:mod:`seg_ros.engine_cache`; a missing or stale engine is rebuilt with one log line saying why.
+Written against TensorRT 8.5-11.x and pycuda; the identifiers used on each version's path are checked against
+the real binding modules of 8.6.1, 10.3.0, 10.13.3.9 and 11.4.0.106 (test/test_trt_conformance.py).
+
+- **Precision.** Where TensorRT has strongly typed networks (10.x, 11.x: ``STRONGLY_TYPED``), the engine is
+  built strongly typed from the reduced-precision ONNX of :mod:`seg_ros.precision` (FP16 graph, or INT8 Q/DQ
+  graph calibrated on a folder of images): no precision builder flags, no calibrator; TensorRT 11 has no other
+  way. Where it has not (8.5, 8.6: JetPack 5), the FP32 ONNX is built with ``BuilderFlag.FP16`` / ``INT8`` and
+  an entropy calibrator, as TensorRT 8 documents.
+- **Binding.** TensorRT 8 binds tensors by binding index (``execute_async_v2``); TensorRT 10 and 11 removed
+  bindings and bind by tensor name (``set_tensor_address`` + ``execute_async_v3``).
+- A major version outside 8, 10 and 11 logs a warning, then is tried with the path its API offers.
+
+Engines are cached by :mod:`seg_ros.engine_cache`; a missing or stale engine is rebuilt with one log line
+saying why.
 """
 
 from __future__ import annotations
@@ -13,7 +23,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +35,6 @@ from seg_ros.engine_cache import (
     EngineKey,
     atomic_write_bytes,
     calibration_cache_path,
-    calibration_set_id,
     default_cache_dir,
     engine_path,
     file_sha256,
@@ -33,12 +42,17 @@ from seg_ros.engine_cache import (
     store_engine,
     timing_cache_path,
 )
-from seg_ros.errors import BackendError, ModelError
+from seg_ros.errors import BackendError, ConfigError, ModelError
 from seg_ros.model import ModelSpec
 
 log = logging.getLogger("seg_ros")
 
 DEFAULT_WORKSPACE_MB = 1024
+#: TensorRT major versions this backend is tested against (8.5/8.6, 10.x, 11.x); others warn, then are tried.
+TESTED_MAJORS = (8, 10, 11)
+STRONGLY_TYPED = "strongly-typed"
+BUILDER_FLAGS = "builder-flags"
+_warned_versions: set[str] = set()
 
 
 def _import_runtime() -> tuple[Any, Any]:
@@ -71,7 +85,26 @@ def tensorrt_unavailable_reason() -> str | None:
 
 
 def trt_major(trt: Any) -> int:
+    """The major version of an imported tensorrt module (``"10.3.0"`` -> 10)."""
     return int(str(trt.__version__).split(".")[0])
+
+
+def network_typing(trt: Any) -> str:
+    """How precision is chosen: ``strongly-typed`` (from the ONNX's types) where TensorRT offers it, else flags.
+
+    TensorRT 10 and 11 have ``NetworkDefinitionCreationFlag.STRONGLY_TYPED`` (11 builds nothing else); 8.x has
+    not, and takes ``BuilderFlag.FP16`` / ``INT8`` plus a calibrator. An untested major version gets a warning
+    (once) and whichever of the two its API offers.
+    """
+    version = str(trt.__version__)
+    major = trt_major(trt)
+    typed = hasattr(getattr(trt, "NetworkDefinitionCreationFlag", None), "STRONGLY_TYPED")
+    typing = STRONGLY_TYPED if typed else BUILDER_FLAGS
+    if major not in TESTED_MAJORS and version not in _warned_versions:
+        _warned_versions.add(version)
+        log.warning("TensorRT %s is outside the tested versions (8.5-8.6, 10.x, 11.x); trying it with %s networks",
+                    version, typing)
+    return typing
 
 
 def gpu_facts(cuda: Any, device: int = 0) -> tuple[str, str]:
@@ -187,10 +220,15 @@ def _make_calibrator(trt: Any, cuda: Any, spec: ModelSpec, images: list[Path], s
 
 def _build_serialized(trt: Any, cuda: Any, trt_logger: Any, spec: ModelSpec, key: EngineKey, workspace_mb: int,
                       timing_path: Path, calibrator_factory: Any) -> bytes:
-    """Parse the ONNX and build a serialized engine for ``key`` (precision, input shape)."""
+    """Parse ``spec``'s ONNX and build a serialized engine for ``key`` (precision, input shape, typing)."""
     builder = trt.Builder(trt_logger)
-    # TensorRT 10 networks are always explicit-batch and the flag is gone; TensorRT 8 needs it.
-    flags = 0 if trt_major(trt) >= 10 else 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    creation = getattr(trt, "NetworkDefinitionCreationFlag", None)
+    if key.typing == STRONGLY_TYPED:
+        flags = 1 << int(creation.STRONGLY_TYPED)
+    elif trt_major(trt) < 10 and hasattr(creation, "EXPLICIT_BATCH"):
+        flags = 1 << int(creation.EXPLICIT_BATCH)  # TensorRT 8 needs it; 10 ignores it, 11 removed it
+    else:
+        flags = 0
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, trt_logger)
     if not parser.parse(spec.onnx_path.read_bytes()):
@@ -206,12 +244,13 @@ def _build_serialized(trt: Any, cuda: Any, trt_logger: Any, spec: ModelSpec, key
         profile.set_shape(spec.input_blob, key.input_shape, key.input_shape, key.input_shape)
         config.add_optimization_profile(profile)
 
-    if key.precision in ("fp16", "int8"):
+    # Strongly typed: the precision is in the ONNX's types (seg_ros.precision), no flags. Builder flags: 8.x only.
+    if key.typing == BUILDER_FLAGS and key.precision in ("fp16", "int8"):
         if getattr(builder, "platform_has_fast_fp16", True):
             config.set_flag(trt.BuilderFlag.FP16)
         elif key.precision == "fp16":
             log.warning("%s has no fast FP16; the fp16 engine is built in FP32", key.gpu_name)
-    if key.precision == "int8":
+    if key.typing == BUILDER_FLAGS and key.precision == "int8":
         if not getattr(builder, "platform_has_fast_int8", True):
             log.warning("%s has no fast INT8; the int8 engine may be slow", key.gpu_name)
         config.set_flag(trt.BuilderFlag.INT8)
@@ -242,6 +281,21 @@ def _build_serialized(trt: Any, cuda: Any, trt_logger: Any, spec: ModelSpec, key
     return bytes(serialized)
 
 
+def _typed_onnx(spec: ModelSpec, precision: str, calibration_dir: Path | None) -> tuple[Path, str]:
+    """(ONNX to build strongly typed, calibration-set hash) from seg_ros.precision; clear error for INT8 without."""
+    from seg_ros.precision import precision_model
+
+    try:
+        model = precision_model(spec, precision, calibration_dir)
+    except ConfigError as exc:
+        if precision == "int8" and calibration_dir is None:
+            raise BackendError(f"no usable INT8 engine for {spec.name} (no calibrated INT8 model is cached); build "
+                               f"one ahead of time with `segnet-build-engine {spec.source or spec.name} --precision "
+                               "int8 --calibration DIR`") from exc
+        raise
+    return model.path, model.calibration
+
+
 def _prepare_engine(trt: Any, cuda: Any, trt_logger: Any, spec: ModelSpec, precision: str, workspace_mb: int,
                     cache_dir: Path | None, calibration_dir: Path | None,
                     force_reason: str | None = None) -> tuple[bytes, EngineBuild]:
@@ -252,24 +306,23 @@ def _prepare_engine(trt: Any, cuda: Any, trt_logger: Any, spec: ModelSpec, preci
     if precision not in PRECISIONS:
         raise BackendError(f"unknown TensorRT precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    typing = network_typing(trt)
     images: list[Path] = []
     calibration: str | None = ""
-    if precision == "int8":
+    if typing == STRONGLY_TYPED:
+        onnx_path, calibration = _typed_onnx(spec, precision, calibration_dir)
+        spec = replace(spec, onnx_path=onnx_path)
+    elif precision == "int8":
         calibration = None  # reuse whichever calibration the cached engine has
         if calibration_dir is not None:
-            from seg_ros.media import list_images
+            from seg_ros.precision import calibration_images, calibration_set_hash
 
-            folder = Path(calibration_dir)
-            if not folder.is_dir():
-                raise ModelError(f"calibration folder {folder} does not exist")
-            images = list_images(folder)
-            if not images:
-                raise ModelError(f"calibration folder {folder} has no images")
-            calibration = calibration_set_id(images)
+            images = calibration_images(Path(calibration_dir))
+            calibration = calibration_set_hash(images)
     gpu_name, capability = gpu_facts(cuda)
     key = EngineKey(onnx_sha256=file_sha256(spec.onnx_path), tensorrt_version=str(trt.__version__),
                     gpu_name=gpu_name, compute_capability=capability, precision=precision,
-                    input_shape=model_input_shape(spec), calibration=calibration)
+                    input_shape=model_input_shape(spec), calibration=calibration, typing=typing)
     path = engine_path(cache_dir, spec.name, key)
     if force_reason is None:
         data, reason = load_cached_engine(path, key)
@@ -280,7 +333,7 @@ def _prepare_engine(trt: Any, cuda: Any, trt_logger: Any, spec: ModelSpec, preci
     if calibration is None:
         raise BackendError(f"no usable INT8 engine for {spec.name} ({reason}); build one ahead of time with "
                            f"`segnet-build-engine {spec.source or spec.name} --precision int8 --calibration DIR`")
-    log.info("building TensorRT %s engine for %s (%s)", precision, spec.name, reason)
+    log.info("building TensorRT %s engine for %s (%s, %s)", precision, spec.name, typing, reason)
     started = time.perf_counter()
     calib_path = calibration_cache_path(cache_dir, spec.name, key)
     data = _build_serialized(trt, cuda, trt_logger, spec, key, workspace_mb, timing_cache_path(cache_dir, key),
