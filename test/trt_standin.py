@@ -300,6 +300,7 @@ def _tensorrt(s: Standin) -> types.ModuleType:
             if not s.execute_ok:
                 return False
             (iname, ishape), (oname, oshape) = self._engine._io[0], self._engine._io[-1]
+            ishape, oshape = [abs(d) for d in ishape], [abs(d) for d in oshape]  # a dynamic batch (-1) runs as 1
             src = s.memory[self._addresses[iname]].view(np.float32).reshape(ishape)
             _, c, h, w = oshape
             rows = np.arange(h) * ishape[2] // h
@@ -309,6 +310,13 @@ def _tensorrt(s: Standin) -> types.ModuleType:
             return True
 
     class Context10(Context):
+        def set_input_shape(self, name: str, shape: tuple) -> bool:
+            rec(("set_input_shape", name, tuple(shape)))
+            return True
+
+        def get_tensor_shape(self, name: str) -> list[int]:
+            return [1 if d < 0 else d for d in dict(self._engine._io)[name]]  # the batch of 1 set above
+
         def set_tensor_address(self, name: str, ptr: int) -> bool:
             rec(("set_tensor_address", name, ptr))
             self._addresses[name] = ptr
@@ -319,6 +327,13 @@ def _tensorrt(s: Standin) -> types.ModuleType:
             return self._run()
 
     class Context8(Context):
+        def set_binding_shape(self, index: int, shape: tuple) -> bool:
+            rec(("set_binding_shape", index, tuple(shape)))
+            return True
+
+        def get_binding_shape(self, index: int) -> list[int]:
+            return [1 if d < 0 else d for d in self._engine._io[index][1]]
+
         def execute_async_v2(self, bindings: list[int], stream_handle: int) -> bool:
             rec(("execute_async_v2", list(bindings), stream_handle))
             self._addresses = {name: ptr for (name, _), ptr in zip(self._engine._io, bindings, strict=True)}
@@ -502,17 +517,21 @@ def _pycuda(s: Standin) -> tuple[types.ModuleType, types.ModuleType]:
 
 
 def write_tiny_model(folder: Path, input_size: tuple[int, int] = (64, 32), num_classes: int = 3,
-                     seed: int = 0) -> Path:
-    """A model folder with a one-convolution ONNX (input_0 [1,3,H,W] -> output_0 [1,C,H/32,W/32]): cheap to write."""
+                     seed: int = 0, dynamic_batch: bool = False) -> Path:
+    """A model folder with a one-convolution ONNX (input_0 [1,3,H,W] -> output_0 [1,C,H/32,W/32]): cheap to write.
+
+    ``dynamic_batch`` names the batch dimension ``N`` instead of 1 (TensorRT then needs an optimisation profile).
+    """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     width, height = input_size
+    batch = "N" if dynamic_batch else 1
     weights = np.random.default_rng(seed).standard_normal((num_classes, 3, 32, 32)).astype(np.float32)
     graph = helper.make_graph(
         [helper.make_node("Conv", ["input_0", "w"], ["output_0"], kernel_shape=[32, 32], strides=[32, 32])],
-        "tiny", [helper.make_tensor_value_info("input_0", TensorProto.FLOAT, [1, 3, height, width])],
-        [helper.make_tensor_value_info("output_0", TensorProto.FLOAT, [1, num_classes, height // 32, width // 32])],
+        "tiny", [helper.make_tensor_value_info("input_0", TensorProto.FLOAT, [batch, 3, height, width])],
+        [helper.make_tensor_value_info("output_0", TensorProto.FLOAT, [batch, num_classes, height // 32, width // 32])],
         [numpy_helper.from_array(weights, "w")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
