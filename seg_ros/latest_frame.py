@@ -7,6 +7,10 @@ grow with load (the camera_calibration pattern).
 A worker slower than the camera finds a frame of random age waiting (up to one camera period). ``take`` can
 instead wait briefly for the next frame when the camera's rhythm says it is imminent (``wait_for_next``):
 a little idle time buys a much fresher frame.
+
+``ArrivalTracker`` does the same bookkeeping for a reader that leaves frames in the middleware until the worker
+takes one (``seg_ros.ros.latest_reader``): the publishers' sequence numbers say how many frames were skipped
+(dropped without ever being copied), their source stamps give the camera period and when the next frame is due.
 """
 
 from __future__ import annotations
@@ -101,3 +105,55 @@ def fresh_frame_wait(interval: float | None, cycle: float | None, budget: float)
     if not interval or not cycle or budget <= 0 or cycle <= interval:
         return 0.0
     return min(interval / 2.0, math.sqrt(2.0 * interval * budget * cycle))
+
+
+class ArrivalTracker:
+    """Frames received / dropped and the camera period, from what a depth-1 reader took (thread-safe counters).
+
+    ``record`` gets each taken frame's publisher id, publication sequence number and source time (s). A gap in one
+    publisher's sequence numbers is frames the middleware replaced before anyone took them: counted as received
+    and dropped. Without sequence numbers (rclpy before Iron) every frame counts once and nothing as dropped; the
+    period is then unknown. The first frame of a publisher counts only itself (what it sent before is not ours).
+    """
+
+    def __init__(self, interval_window: int = 15) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[object, tuple[int, float]] = {}
+        self._periods: deque[float] = deque(maxlen=interval_window)
+        self._newest_time: float | None = None
+        self.received = 0
+        self.dropped = 0
+
+    def record(self, publisher: object, sequence: int | None, source_time: float) -> int:
+        """Count one taken frame; returns how many frames of that publisher were skipped since its previous one."""
+        with self._lock:
+            skipped = 0
+            last = self._last.get(publisher) if sequence is not None else None
+            if last is not None and sequence > last[0]:
+                skipped = sequence - last[0] - 1
+                period = (source_time - last[1]) / (sequence - last[0])
+                if period > 0:
+                    self._periods.append(period)
+            if sequence is not None:
+                self._last[publisher] = (sequence, source_time)
+            self._newest_time = source_time
+            self.received += 1 + skipped
+            self.dropped += skipped
+            return skipped
+
+    def interval(self) -> float | None:
+        """Median camera period (s) over recent frames, or None before two frames of one publisher."""
+        with self._lock:
+            if not self._periods:
+                return None
+            periods = sorted(self._periods)
+            return periods[len(periods) // 2]
+
+    def next_due(self, now: float) -> float | None:
+        """Seconds from ``now`` (the source clock) until the camera's next frame is due, or None when unknown."""
+        interval = self.interval()
+        with self._lock:
+            newest = self._newest_time
+        if interval is None or newest is None:
+            return None
+        return interval - ((now - newest) % interval)

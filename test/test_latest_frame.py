@@ -3,7 +3,7 @@
 import threading
 import time
 
-from seg_ros.latest_frame import LatestFrame, fresh_frame_wait
+from seg_ros.latest_frame import ArrivalTracker, LatestFrame, fresh_frame_wait
 
 
 def test_take_returns_item_once():
@@ -114,3 +114,31 @@ def test_fresh_frame_wait_spends_the_idle_budget():
     w = fresh_frame_wait(1 / 30, 0.075, 0.02)
     assert abs(w**2 / (2 / 30) - 0.02 * 0.075) < 1e-12  # average idle w^2/(2*interval) = budget x cycle
     assert fresh_frame_wait(1 / 30, 10.0, 0.5) == 1 / 60  # capped at half the interval
+
+
+def test_arrival_tracker_counts_sequence_gaps_as_dropped_frames():
+    tracker = ArrivalTracker()
+    assert tracker.record(b"cam", 5, 10.0) == 0  # the first frame of a publisher: only itself
+    assert tracker.record(b"cam", 6, 10.1) == 0
+    assert tracker.record(b"cam", 9, 10.4) == 2  # 7 and 8 were replaced in the reader, never taken
+    assert (tracker.received, tracker.dropped) == (5, 2)  # frames 5..9
+    assert abs(tracker.interval() - 0.1) < 1e-9  # per-frame period, not the gap between takes
+    assert tracker.record(b"other", 100, 10.45) == 0  # publishers are counted separately
+    assert (tracker.received, tracker.dropped) == (6, 2)
+
+
+def test_arrival_tracker_without_sequence_numbers_counts_frames_only():
+    tracker = ArrivalTracker()
+    for t in (1.0, 1.5, 2.5):
+        assert tracker.record(b"cam", None, t) == 0
+    assert (tracker.received, tracker.dropped) == (3, 0)
+    assert tracker.interval() is None and tracker.next_due(3.0) is None
+
+
+def test_arrival_tracker_next_due_follows_the_camera_rhythm():
+    tracker = ArrivalTracker()
+    tracker.record(b"cam", 1, 100.0)
+    assert tracker.next_due(100.01) is None  # period unknown yet
+    tracker.record(b"cam", 3, 100.2)  # period 0.1
+    assert abs(tracker.next_due(100.23) - 0.07) < 1e-9
+    assert abs(tracker.next_due(100.38) - 0.02) < 1e-9  # one frame (100.3) went by meanwhile

@@ -165,6 +165,13 @@ spin_once_until_future_complete(future timeout_sec) can_execute(entity) wait_for
 +rclpy.executors.Executor __init__(num_threads context)
 [rclpy.impl.rcutils_logger]
 RcutilsLogger
+[rclpy.impl.implementation_singleton]
+rclpy_implementation
+[rclpy.callback_groups]
+CallbackGroup ReentrantCallbackGroup MutuallyExclusiveCallbackGroup
+[rclpy.callback_groups.CallbackGroup]
+__init__() entities add_entity(entity) has_entity(entity) can_execute(entity) beginning_execution(entity)
+ending_execution(entity)
 [rclpy.impl.rcutils_logger.RcutilsLogger]
 __init__(name) get_child(name) set_level(level) get_effective_level() is_enabled_for(severity)
 log(message severity **) debug(message **) info(message **) warning(message **) warn(message **)
