@@ -44,13 +44,13 @@ from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import InvalidQosOverridesError, QoSOverridingOptions
-from rclpy.serialization import deserialize_message
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from std_srvs.srv import SetBool
 
 from seg_ros import render
+from seg_ros.backends import create_backend
 from seg_ros.classify import confidence_from_logits, resize_class_map
 from seg_ros.errors import (
     EXIT_USER_ERROR,
@@ -62,6 +62,7 @@ from seg_ros.errors import (
 )
 from seg_ros.image_conversion import compressed_to_rgb, image_msg_to_rgb
 from seg_ros.latest_frame import LatestFrame, fresh_frame_wait
+from seg_ros.ros.latest_reader import LatestReader
 from seg_ros.msg import SegmentationInfo, TrailHeading
 from seg_ros.registry import resolve_model
 from seg_ros.ros import messages
@@ -184,7 +185,9 @@ class SegNetPipeline:
         # A registry network missing from the cache is fetched and verified here (download_missing); a path never.
         spec = resolve_model(self.settings.model,
                              download=self.settings.download_missing and not self.settings.model_is_path)
-        self.segmenter = Segmenter(spec, self.settings.backend, self.settings.threads, self.settings.ignore_class)
+        backend = create_backend(spec, self.settings.backend, self.settings.threads,
+                                 precision=self.settings.precision, calibration_dir=self.settings.calibration_dir)
+        self.segmenter = Segmenter(spec, backend, ignore_class=self.settings.ignore_class)
         self.spec = spec
         self._backend_closed = False
         self._colors_cache = None
@@ -250,17 +253,17 @@ class SegNetPipeline:
             topic, self._input_type = "image/compressed", CompressedImage
         else:
             topic, self._input_type = "image", Image
-        frames, results = self._input, self._results
-        # raw=True: the callback stores serialized bytes; only frames the worker takes are deserialized, so a
-        # frame dropped under load costs one memcpy. Frames arriving before the workers start wait in the slot.
+        # The segment worker takes the newest frame from the depth-1 reader when it is ready for one (LatestReader):
+        # frames it never wants stay in DDS, replaced there by newer ones: no copy, no Python object, no callback.
         try:
-            self.subscription = self.create_subscription(
-                self._input_type, topic, frames.put, input_qos(), raw=True,
-                qos_overriding_options=QoSOverridingOptions.with_default_policies())
+            frames = LatestReader(self, self._input_type, topic, input_qos(),
+                                  qos_overriding_options=QoSOverridingOptions.with_default_policies())
         except (RuntimeError, InvalidQosOverridesError) as exc:  # a bad qos_overrides.* value
             resolved = self.resolve_topic_name(topic)
             raise ConfigError(f"invalid QoS override for {resolved} (parameters qos_overrides.{resolved}."
                               f"subscription.*): {exc}") from exc
+        self._input, self.subscription = frames, frames.subscription
+        results = self._results
         self._workers = [
             threading.Thread(target=self._segment_loop, args=(frames, results), name="segnet-segment", daemon=True),
             threading.Thread(target=self._output_loop, args=(results,), name="segnet-output", daemon=True)]
@@ -273,16 +276,19 @@ class SegNetPipeline:
 
         The counters carry on: fresh input slots are made for the next ``_start_input``.
         """
+        reader = self._input
+        if not reader.closed:
+            reader.close()
+            self._results.close()
+        stopped = self._join_workers(timeout)  # before the subscription goes: the worker may be taking from it
         if self.subscription is not None:
             self.destroy_subscription(self.subscription)
             self.subscription = None
-        if not self._input.closed:
-            self._input.close()
-            self._results.close()
+        if reader is self._input and reader.closed:
             received, dropped = self._slot_counts
-            self._slot_counts = (received + self._input.received, dropped + self._input.dropped)
+            self._slot_counts = (received + reader.received, dropped + reader.dropped)
             self._input, self._results = LatestFrame(), LatestFrame()
-        return self._join_workers(timeout)
+        return stopped
 
     def _join_workers(self, timeout: float) -> bool:
         for worker in self._workers:
@@ -497,30 +503,29 @@ class SegNetPipeline:
             return compressed_to_rgb(msg.format, msg.data)
         return image_msg_to_rgb(msg, self.settings.mono16_range)
 
-    def _segment_loop(self, frames: LatestFrame[Any], results: LatestFrame[FrameResult]) -> None:
+    def _segment_loop(self, frames: LatestReader, results: LatestFrame[FrameResult]) -> None:
         """Take the newest frame from ``frames``, segment it, hand it to ``results``; until ``frames`` closes."""
         cycles: deque[float] = deque(maxlen=15)  # seconds from taking one frame to being ready for the next
         while not frames.closed:
             cycle = sorted(cycles)[len(cycles) // 2] if cycles else None
             wait = fresh_frame_wait(frames.interval(), cycle, self.settings.fresh_frame_budget)
-            raw = frames.take(timeout=0.5, wait_for_next=wait)
-            if raw is None:
+            try:
+                msg = frames.take(timeout=0.5, wait_for_next=wait)
+            except Exception as exc:  # noqa: BLE001 - malformed CDR from a foreign publisher
+                self._reject(f"cannot deserialize {self._input_type.__name__}: {exc}")
+                continue
+            if msg is None:
                 continue
             started = time.monotonic()
-            if not self._process(raw, results):
+            if not self._process(msg, results):
                 return
             cycles.append(time.monotonic() - started)
 
-    def _process(self, raw: bytes, results: LatestFrame[FrameResult]) -> bool:
+    def _process(self, msg: Any, results: LatestFrame[FrameResult]) -> bool:
         """Deserialize, convert and segment one frame, publish its immediate outputs, pass it to the renderer.
 
         False once ROS is shutting down.
         """
-        try:
-            msg = deserialize_message(raw, self._input_type)
-        except Exception as exc:  # noqa: BLE001 - malformed CDR from a foreign publisher
-            self._reject(f"cannot deserialize {self._input_type.__name__}: {exc}")
-            return True
         try:
             image_rgb = self._to_rgb(msg)
         except ImageConversionError as exc:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
@@ -35,6 +36,7 @@ from seg_ros.defaults import (
 from seg_ros.errors import ConfigError, GridConfigError, SegRosError
 from seg_ros.model import parse_input_size
 from seg_ros.occupancy_grid import GridSpec, parse_class_costs
+from seg_ros.precision import PRECISIONS
 from seg_ros.trail_heading import HeadingParams
 
 _GRID = GridSpec()  # grid geometry defaults live in the core dataclasses
@@ -75,6 +77,11 @@ PARAMETERS: dict[str, tuple[object, ParameterDescriptor]] = {
         "segnet-download)")),
     "backend": (DEFAULT_BACKEND, _desc("inference backend", choices=BACKENDS)),
     "threads": (DEFAULT_THREADS, _desc("inference threads (0 = backend default)", int_range=(0, 256))),
+    "precision": ("", _desc("network precision, the converted ONNX either backend runs: fp32 | fp16 | int8; '' = "
+                            "the backend's default (fp16 on TensorRT, fp32 on ONNX Runtime)",
+                            choices=("", *PRECISIONS))),
+    "calibration_dir": ("", _desc("folder of representative images for int8 calibration; '' = a calibrated "
+                                  "int8 model from the cache (segnet-build-engine / segnet-eval --calibration)")),
     "ignore_class": (DEFAULT_IGNORE_CLASS, _desc(
         "class name or id never chosen by argmax (segNet's ignore class); '' = none")),
     "alpha": (DEFAULT_ALPHA, _desc("overlay/mask alpha for classes without an explicit alpha in colors.txt",
@@ -185,6 +192,8 @@ class NodeSettings:
     download_missing: bool
     backend: str
     threads: int
+    precision: str | None  # None = the backend's default
+    calibration_dir: Path | None
     ignore_class: str
     mask_resolution: str
     color_mask_resolution: str
@@ -227,6 +236,8 @@ def read_settings(node: Node) -> NodeSettings:
         download_missing=bool(p["download_missing"]),
         backend=check_choice("backend", str(p["backend"]), BACKENDS),
         threads=int(p["threads"]),
+        precision=check_choice("precision", str(p["precision"]), ("", *PRECISIONS)) or None,
+        calibration_dir=Path(str(p["calibration_dir"])).expanduser() if str(p["calibration_dir"]).strip() else None,
         ignore_class=str(p["ignore_class"]),
         mask_resolution=check_choice("mask_resolution", str(p["mask_resolution"]), MASK_RESOLUTIONS),
         color_mask_resolution=check_choice("color_mask_resolution", str(p["color_mask_resolution"]),
