@@ -27,7 +27,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("network", metavar="NETWORK_OR_ONNX",
                         help="registry network name, model folder or .onnx file (as for segnet --network)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp16",
-                        help="fp16 (default; FP32 where the GPU has no fast FP16), fp32, or int8 (needs --calibration)")
+                        help="fp16 (default), fp32, or int8 (needs --calibration); TensorRT 10/11 build the converted "
+                             "FP16 / INT8 ONNX strongly typed, 8.x uses builder flags (see docs/tensorrt.md)")
     parser.add_argument("--calibration", type=Path, metavar="DIR",
                         help="folder of representative images for INT8 calibration")
     parser.add_argument("--workspace", type=int, default=DEFAULT_WORKSPACE_MB, metavar="MB",
