@@ -1,7 +1,8 @@
 """segnet_node: the ROS 2 segmentation node (thin adapter over the pure Segmenter / render modules).
 
-Threads: the executor thread only stores incoming (serialized) images in a one-slot ``LatestFrame`` (latest
-frame wins); the *segment* worker deserializes and converts the newest one, runs the network, publishes the
+Threads: the executor never touches images. The *segment* worker takes the newest frame from the depth-1 input
+reader when it is ready for one (``seg_ros.ros.latest_reader``: latest frame wins inside DDS, so a frame that is
+never processed is never copied), converts it (a view of the message data), runs the network, publishes the
 cheap, latency-critical ``immediate`` outputs (class mask, info) and hands the frame to the niced *output*
 worker through a second one-slot holder, so rendering frame N overlaps inference of frame N+1 without slowing
 it. Per-frame outputs are one list of ``FrameOutput`` (publisher + message builder): an output is built only
@@ -62,11 +63,11 @@ from seg_ros.errors import (
 )
 from seg_ros.image_conversion import compressed_to_rgb, image_msg_to_rgb
 from seg_ros.latest_frame import LatestFrame, fresh_frame_wait
-from seg_ros.ros.latest_reader import LatestReader
 from seg_ros.msg import SegmentationInfo, TrailHeading
 from seg_ros.registry import resolve_model
 from seg_ros.ros import messages
 from seg_ros.ros.ground_outputs import GRID_QOS, OK, GroundProjector
+from seg_ros.ros.latest_reader import LatestReader
 from seg_ros.ros.messages import FrameCounters
 from seg_ros.ros.params import (
     NodeSettings,
@@ -522,7 +523,7 @@ class SegNetPipeline:
             cycles.append(time.monotonic() - started)
 
     def _process(self, msg: Any, results: LatestFrame[FrameResult]) -> bool:
-        """Deserialize, convert and segment one frame, publish its immediate outputs, pass it to the renderer.
+        """Convert and segment one taken frame, publish its immediate outputs, pass it to the renderer.
 
         False once ROS is shutting down.
         """
