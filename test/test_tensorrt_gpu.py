@@ -1,4 +1,7 @@
-"""Real TensorRT on a real GPU: engine build, agreement with ONNX Runtime, engine reuse, the build CLI.
+"""Real TensorRT on a real GPU: engine build, FP16/INT8 agreement with ONNX Runtime, engine reuse, the build CLI.
+
+On TensorRT 10/11 the fp16 and int8 engines are built strongly typed from seg_ros.precision's converted ONNX;
+on 8.x from the FP32 ONNX with builder flags (and the entropy calibrator for int8).
 
 Marked ``gpu``; skipped unless ``tensorrt`` and ``pycuda`` import and a CUDA GPU is present (never on CI
 machines without one). The stand-in tests in test_tensorrt_backend.py cover the logic everywhere else.
@@ -45,7 +48,29 @@ def test_espnet_fp16_agrees_with_onnxruntime(engines):
     assert backend.input_shape == (1, 3, 360, 480) and backend.output_shape == (1, 12, 360, 480)
     images = [CAMVID_DATA / line.split()[0] for line in (require(CAMVID_DATA) / "test.txt").read_text().split("\n")
               if line.strip()][:10]
-    assert agreement(spec, backend, images) >= 0.999
+    # The issue's FP16 bound; on ONNX Runtime the same converted graph agrees on 99.93 % (test_precision.py).
+    assert agreement(spec, backend, images) >= 0.995
+
+
+def mean_iou(segmenter) -> float:  # noqa: ANN001
+    """mIoU (%) of a Segmenter over the 78 CamVid test images, scored as segnet-eval scores them."""
+    from seg_ros.cli.evaluate import pair_confusion, pairs_from_list
+    from seg_ros.evaluation import scores_from_confusion
+
+    confusion = sum(pair_confusion(segmenter, image, label, 11)
+                    for image, label in pairs_from_list(require(CAMVID_DATA) / "test.txt"))
+    return 100.0 * scores_from_confusion(confusion, 11).mean_iou
+
+
+def test_espnet_int8_meets_the_accuracy_bound(engines):
+    """INT8 (calibrated on the 62 CamVid training images) keeps mIoU within 1.5 points of FP32 (58.85)."""
+    spec = load_model_dir(require(CAMVID_MODEL))
+    backend = TensorRTBackend(spec, precision="int8", cache_dir=engines, calibration_dir=require(CAMVID_DATA / "calib"))
+    int8 = mean_iou(Segmenter(spec, backend=backend, ignore_class=None))
+    fp32 = mean_iou(Segmenter(spec, backend="onnxruntime", ignore_class=None))
+    assert abs(int8 - fp32) <= 1.5
+    again = TensorRTBackend(spec, precision="int8", cache_dir=engines)  # no folder: the calibrated engine
+    assert not again.build.built and again.build.key == backend.build.key
 
 
 def test_fcn_resnet18_shaped_network_agrees_with_onnxruntime(tmp_path, engines):
