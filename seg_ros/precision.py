@@ -13,9 +13,9 @@ ONNX Runtime (CPU) and to TensorRT, which is how the accuracy a robot gets is me
   calibrated on a folder of images fed through the model's own :class:`~seg_ros.preprocess.Preprocessor`.
   The recipe is TensorRT's explicit-quantization form: symmetric INT8 (zero point 0) for activations and
   per-channel weights, biases left in float. Measured on ESPNet-CamVid (FP32 mIoU 58.85): symmetric min-max
-  with every op quantized gives 28.4; per-channel weights 48.4; percentile calibration 55.6; quantizing only
-  convolutions 57.4; also keeping the first and the last convolution in float 57.9; percentile 99.99 instead of
-  99.999 58.2. That last one is :data:`INT8_RECIPE`.
+  with every op quantized gives 28.4 (27.9 with per-channel weights); percentile calibration 55.6; quantizing
+  only convolutions 57.4; also keeping the first and the last convolution in float 57.9; percentile 99.99
+  instead of 99.999 58.2 (entropy calibration: 50.4). That last one is :data:`INT8_RECIPE`.
 
 Converted files are cached in ``$XDG_CACHE_HOME/seg_ros/precision`` (see :func:`precision_cache_dir`), keyed by
 the source ONNX's sha256, :data:`RECIPE_VERSION`, the precision and (INT8) the calibration set's content hash,
