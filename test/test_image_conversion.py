@@ -9,6 +9,7 @@ not handled here fails ``test_every_header_encoding``.
 from __future__ import annotations
 
 import array
+import importlib.util
 import os
 import re
 import sys
@@ -202,13 +203,21 @@ def interior(a: np.ndarray) -> np.ndarray:
     return a[2:-2, 2:-2].astype(int)
 
 
+# Encodings the module converts that an older distro's header lacks: NV12 joined image_encodings.hpp in Kilted
+# (Jazzy's sensor_msgs 5.3 has NV21 and NV24 only), but Jazzy cameras may still send "nv12".
+NEWER_THAN_HEADER = {"nv12"}
+
+
 def test_header_was_found_and_read():
     if not HEADER_ENCODINGS:
-        if os.environ.get("CI"):
+        # CI fails only where ROS messages are installed (the humble-env target has none: pure core).
+        if os.environ.get("CI") and importlib.util.find_spec("sensor_msgs") is not None:
             pytest.fail("sensor_msgs/image_encodings.hpp not found: install ros-kilted-sensor-msgs")
         pytest.skip("sensor_msgs/image_encodings.hpp not installed")
     assert {"rgb8", "mono16", "bayer_grbg16", "yuyv", "nv24", "32FC1", "64FC4"} <= set(HEADER_ENCODINGS)
-    assert set(SUPPORTED_ENCODINGS) == set(HEADER_ENCODINGS) - set(REJECTED)
+    pictures = set(HEADER_ENCODINGS) - set(REJECTED)
+    assert pictures <= set(SUPPORTED_ENCODINGS)
+    assert set(SUPPORTED_ENCODINGS) - pictures <= NEWER_THAN_HEADER
 
 
 @pytest.mark.parametrize("pad", [0, 7])  # odd padding: 16-bit and float rows start unaligned
