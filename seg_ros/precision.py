@@ -210,6 +210,7 @@ def convert_fp16(model, keep_fp32_ops: tuple[str, ...] = FP16_KEEP_FP32_OPS):  #
     except Exception as exc:  # noqa: BLE001 - the converter raises ValueError, KeyError, ...
         where = _failing_op(str(exc), model) or _node_in_traceback(exc)
         raise PrecisionError(f"FP16 conversion failed{' at ' + where if where else ''}: {exc}") from exc
+    _sort_topologically(converted.graph)
     try:
         onnx.checker.check_model(converted, full_check=True)
     except Exception as exc:  # noqa: BLE001 - ValidationError, InferenceError
@@ -217,6 +218,40 @@ def convert_fp16(model, keep_fp32_ops: tuple[str, ...] = FP16_KEEP_FP32_OPS):  #
         raise PrecisionError(f"FP16 conversion produced an invalid graph at {where}: {str(exc).strip()}; keep that "
                              f"op type in FP32 (seg_ros.precision.FP16_KEEP_FP32_OPS)") from exc
     return converted
+
+
+def _sort_topologically(graph) -> None:  # noqa: ANN001 - onnx.GraphProto
+    """Reorder ``graph.node`` so every node follows its inputs' producers, if it does not already.
+
+    onnxconverter-common before 1.14 (Humble's stack) appends the input casts of ``keep_io_types`` at the end
+    of the node list; ONNX Runtime sorts for itself, but the checker and TensorRT's parser want the order.
+    """
+    import onnx
+
+    known = {v.name for v in graph.input} | {t.name for t in graph.initializer} | {""}
+    produced = set(known)
+    in_order = True
+    for node in graph.node:
+        if not all(i in produced for i in node.input):
+            in_order = False
+            break
+        produced.update(node.output)
+    if in_order:
+        return
+    pending = [onnx.NodeProto() for _ in graph.node]
+    for copy, node in zip(pending, graph.node, strict=True):
+        copy.CopyFrom(node)
+    ordered, available = [], set(known)
+    while pending:
+        ready = [n for n in pending if all(i in available for i in n.input)]
+        if not ready:
+            return  # a cycle or an outer-scope name: leave the order for the checker to report
+        for node in ready:
+            ordered.append(node)
+            available.update(node.output)
+        pending = [n for n in pending if all(n is not r for r in ready)]
+    del graph.node[:]
+    graph.node.extend(ordered)
 
 
 def _node_in_traceback(exc: BaseException) -> str:
@@ -358,15 +393,25 @@ def precision_model(spec: ModelSpec, precision: str, calibration_dir: Path | Non
     started = time.perf_counter()
     if precision == "fp16":
         data = convert_fp16(load_source_onnx(spec)).SerializeToString()
-        recipe: dict = {"converter": "onnxconverter_common.float16", "keep_io_types": True,
-                        "keep_fp32_ops": list(FP16_KEEP_FP32_OPS)}
+        recipe: dict = {"converter": f"onnxconverter_common.float16 {_version('onnxconverter-common')}",
+                        "keep_io_types": True, "keep_fp32_ops": list(FP16_KEEP_FP32_OPS)}
     else:
         data = quantize_int8(spec, images)
-        recipe = {**INT8_RECIPE, "calibration_images": len(images)}
+        recipe = {**INT8_RECIPE, "calibration_images": len(images),
+                  "quantizer": f"onnxruntime.quantization {_version('onnxruntime')}"}
     seconds = time.perf_counter() - started
     _store(path, key, data, seconds, spec.name, recipe)
     log.info("%s %s model: %s (%.1f s)", spec.name, precision, path, seconds)
     return PrecisionModel(path, precision, source_sha, calibration, True, seconds, reason)
+
+
+def _version(distribution: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def spec_at_precision(spec: ModelSpec, precision: str, calibration_dir: Path | None = None,

@@ -165,18 +165,19 @@ def test_calibration_folder_without_a_readable_image(spec, tmp_path, caplog):
 
 
 def test_fp16_conversion_failure_names_the_op():
-    # A Cast to float32 feeding a Mul with the (converted) FP16 input: the converter leaves the Cast alone and
-    # the Mul ends up with mixed types.
+    # RandomNormalLike keeps its dtype attribute (FLOAT) while the converter declares its output FLOAT16.
     graph = helper.make_graph(
-        [helper.make_node("Cast", ["x"], ["c"], to=TensorProto.FLOAT, name="cast32"),
-         helper.make_node("Mul", ["x", "c"], ["y"], name="mul_mixed")],
+        [helper.make_node("RandomNormalLike", ["x"], ["noise"], dtype=TensorProto.FLOAT, name="noise32"),
+         helper.make_node("Add", ["x", "noise"], ["y"], name="add_noise")],
         "mixed", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4, 4])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
-    with pytest.raises(PrecisionError, match=r"FP16 conversion produced an invalid graph at op Mul \(node mul_mixed\)"):
+    with pytest.raises(PrecisionError, match=r"FP16 conversion produced an invalid graph at op RandomNormalLike "
+                                             r"\(node noise32\).*keep that op type in FP32"):
         convert_fp16(model)
-
+    kept = convert_fp16(model, keep_fp32_ops=("RandomNormalLike",))  # what the message advises works
+    assert [n.op_type for n in kept.graph.node if n.name == "noise32"] == ["RandomNormalLike"]
 
 def test_unknown_precision_and_fp32_passthrough(spec, tmp_path):
     with pytest.raises(ConfigError, match="unknown precision 'int4'; choose one of fp32, fp16, int8"):
