@@ -5,6 +5,9 @@ Defaults: ESPNet-CamVid from ../shared, its 78 test images, calibrated on the 62
 ``data/camvid/calib``. Each precision runs on ONNX Runtime (CPU) through the same Segmenter and scoring as
 ``segnet-eval`` and prints mIoU, pixel accuracy, the share of class-map pixels equal to FP32's, and the
 median network time per frame. The converted models are cached like engines (a second run reuses them).
+ONNX Runtime's graph optimisation level is chosen per model by timing (seg_ros.backends.ort_tuning) and shown
+per row: INT8 Q/DQ graphs score slightly differently when ALL fuses them into integer kernels (ESPNet-CamVid:
+58.16 with ALL, 58.13 with EXTENDED).
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             reference = maps if reference is None else reference
             agree = float((maps == reference).mean())
             made = f"converted in {model.seconds:.1f} s" if model.built else model.reason
+            made += f", ORT level {segmenter.backend.optimization}"
             rows.append((precision, scores, agree, ms, made))
     print(f"{spec.name}: {len(pairs)} images of {args.list}, ONNX Runtime CPU, {args.threads} threads; "
           f"int8 calibrated on {args.calibration}")
