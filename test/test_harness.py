@@ -7,6 +7,7 @@ random domain with the shared-memory transport.
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
 import os
 import signal
@@ -32,6 +33,17 @@ from seg_ros.ros.harness import (
 
 REPO = Path(__file__).resolve().parents[1]
 SHM = "SHM?max_msg_size=4MB&sockets_size=32MB"  # ../shared/ROS_ON_PYPI.md
+SHM_FASTDDS2 = "SHM?max_msg_size=64KB&sockets_size=32MB"  # Fast DDS 2.x (Jazzy): 64 KB fragments (docs/humble.md)
+
+
+def _fastdds_major() -> int:
+    try:
+        return int(importlib.metadata.version("ros-fastrtps").split(".")[0])
+    except importlib.metadata.PackageNotFoundError:
+        return 2 if os.environ.get("ROS_DISTRO") in ("humble", "iron", "jazzy") else 3
+
+
+EXPECTED = SHM_FASTDDS2 if _fastdds_major() < 3 else SHM  # what this environment's processes must get
 # Prints the DDS settings it was started with, then sleeps; SIGINT handling chosen by argv[1].
 CHILD = """
 import os, signal, sys, time
@@ -60,7 +72,7 @@ def child(tmp_path: Path, mode: str, domain: int = 57) -> NodeProcess:
 def test_dds_env_has_the_shm_transport_the_domain_and_no_discovery_range():
     base = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET", "FASTDDS_BUILTIN_TRANSPORTS": "UDPv4", "KEEP": "1"}
     env = dds_env(42, base)
-    assert env["FASTDDS_BUILTIN_TRANSPORTS"] == SHM
+    assert env["FASTDDS_BUILTIN_TRANSPORTS"] == EXPECTED
     assert "ROS_AUTOMATIC_DISCOVERY_RANGE" not in env
     assert env["ROS_DOMAIN_ID"] == "42" and env["KEEP"] == "1"
     assert base["FASTDDS_BUILTIN_TRANSPORTS"] == "UDPv4" and "ROS_AUTOMATIC_DISCOVERY_RANGE" in base  # a copy
@@ -79,8 +91,23 @@ def test_apply_dds_transport_sets_this_process(monkeypatch):
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "SUBNET")
     monkeypatch.setenv("FASTDDS_BUILTIN_TRANSPORTS", "UDPv4")
     apply_dds_transport()
-    assert os.environ["FASTDDS_BUILTIN_TRANSPORTS"] == SHM
+    assert os.environ["FASTDDS_BUILTIN_TRANSPORTS"] == EXPECTED
     assert "ROS_AUTOMATIC_DISCOVERY_RANGE" not in os.environ
+
+
+def test_shm_transport_fragments_at_64kb_under_fast_dds_2(monkeypatch):
+    import seg_ros.ros.harness as harness
+
+    def no_wheel(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", no_wheel)
+    monkeypatch.setenv("ROS_DISTRO", "jazzy")
+    assert harness.shm_transport() == SHM_FASTDDS2
+    monkeypatch.setenv("ROS_DISTRO", "kilted")
+    assert harness.shm_transport() == SHM
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "2.14.5" if name == "ros-fastrtps" else "0")
+    assert harness.shm_transport() == SHM_FASTDDS2
 
 
 def test_random_domain_avoids_the_make_range_and_zero():
@@ -127,7 +154,7 @@ def test_child_gets_the_dds_safe_environment(tmp_path, monkeypatch):
     finally:
         proc.stop(10.0)
     lines = proc.log().splitlines()
-    assert f"transport {SHM}" in lines and "domain 61" in lines and "range unset" in lines, lines
+    assert f"transport {EXPECTED}" in lines and "domain 61" in lines and "range unset" in lines, lines
 
 
 def test_stop_interrupts_first_and_does_not_kill_a_process_that_exits(tmp_path):

@@ -43,6 +43,9 @@ from seg_ros.errors import MediaError, RuntimeFailure
 from seg_ros.paths import package_file
 
 SHM_TRANSPORT = "SHM?max_msg_size=4MB&sockets_size=32MB"
+# Fast DDS 2.x (Jazzy: 2.14) truncates some unfragmented shared-memory samples above 64 KB by 60 bytes (an Image
+# ending in 20 pixels of 128,0,0: docs/humble.md): there samples are fragmented at 64 KB, still shared memory only.
+SHM_TRANSPORT_FASTDDS2 = "SHM?max_msg_size=64KB&sockets_size=32MB"
 TRANSPORT_VAR = "FASTDDS_BUILTIN_TRANSPORTS"
 DISCOVERY_RANGE_VAR = "ROS_AUTOMATIC_DISCOVERY_RANGE"
 NODE_NAME = "segnet"
@@ -65,15 +68,30 @@ def random_domain() -> int:
     return rng.randint(1, 99) if rng.random() < 0.5 else rng.randint(200, 230)
 
 
+def shm_transport() -> str:
+    """The DDS-safe shared-memory transport string for the installed Fast DDS.
+
+    ``SHM_TRANSPORT_FASTDDS2`` under Fast DDS 2.x (the ros-fastrtps 2.x wheel of Jazzy, or a sourced Humble / Iron /
+    Jazzy install: ``ROS_DISTRO``), else ``SHM_TRANSPORT``.
+    """
+    import importlib.metadata
+
+    try:
+        major = int(importlib.metadata.version("ros-fastrtps").split(".")[0])
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        major = 2 if os.environ.get("ROS_DISTRO", "") in ("humble", "iron", "jazzy") else 3
+    return SHM_TRANSPORT_FASTDDS2 if major < 3 else SHM_TRANSPORT
+
+
 def dds_env(domain: int, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """A copy of ``base`` (default: this process's environment) for a DDS-safe ROS process on ``domain``.
 
-    Sets ``FASTDDS_BUILTIN_TRANSPORTS`` to ``SHM_TRANSPORT``, ``ROS_DOMAIN_ID`` and ``PYTHONUNBUFFERED``;
+    Sets ``FASTDDS_BUILTIN_TRANSPORTS`` to ``shm_transport()``, ``ROS_DOMAIN_ID`` and ``PYTHONUNBUFFERED``;
     removes ``ROS_AUTOMATIC_DISCOVERY_RANGE``. ``base`` itself is not changed.
     """
     env = dict(os.environ if base is None else base)
     env.pop(DISCOVERY_RANGE_VAR, None)
-    env[TRANSPORT_VAR] = SHM_TRANSPORT
+    env[TRANSPORT_VAR] = shm_transport()
     env["ROS_DOMAIN_ID"] = str(int(domain))
     env["PYTHONUNBUFFERED"] = "1"
     return env
@@ -84,7 +102,7 @@ def apply_dds_transport() -> None:
 
     The domain is not touched: ``LocalNode`` passes it to ``rclpy.init`` explicitly.
     """
-    os.environ[TRANSPORT_VAR] = SHM_TRANSPORT
+    os.environ[TRANSPORT_VAR] = shm_transport()
     os.environ.pop(DISCOVERY_RANGE_VAR, None)
 
 
