@@ -55,16 +55,19 @@ def _never_called(msg: Any) -> None:  # pragma: no cover - WorkerOnly keeps the 
 class LatestReader:
     """``msg_type`` on ``topic`` with ``qos`` (keep last 1): the newest message, taken on demand by one thread.
 
-    ``subscription_options`` go to ``Node.create_subscription`` (``qos_overriding_options`` say); it raises as
-    that does. Call ``close`` (wakes a waiting ``take`` within ``WAIT_SLICE_S``), join the worker, then
-    ``destroy``.
+    ``raw``: ``take`` returns the serialized bytes (one copy out of the middleware, nothing deserialized; see
+    ``seg_ros.image_wire``) instead of a message. ``qos_overriding_options`` go to ``Node.create_subscription``,
+    which raises as it does. Call ``close`` (wakes a waiting ``take`` within
+    ``WAIT_SLICE_S``), join the worker, then ``destroy``.
     """
 
-    def __init__(self, node: Node, msg_type: type, topic: str, qos: Any, **subscription_options: Any) -> None:
+    def __init__(self, node: Node, msg_type: type, topic: str, qos: Any, raw: bool = False,
+                 qos_overriding_options: Any = None) -> None:
         self._node = node
         self.msg_type = msg_type
+        self.raw = raw
         self.subscription = node.create_subscription(msg_type, topic, _never_called, qos, callback_group=WorkerOnly(),
-                                                     **subscription_options)
+                                                     raw=raw, qos_overriding_options=qos_overriding_options)
         self._wait_set = _rclpy.WaitSet(1, 0, 0, 0, 0, 0, node.context.handle)
         self._tracker = ArrivalTracker()
         self._closed = threading.Event()
@@ -97,7 +100,7 @@ class LatestReader:
             return handle.pointer in self._wait_set.get_ready_entities("subscription")
 
     def take(self, timeout: float | None = None, wait_for_next: float = 0.0) -> Any | None:
-        """The newest message (taken from the middleware now), or None after ``timeout`` s or once closed.
+        """The newest message (its bytes when ``raw``), taken from the middleware now; None on timeout or close.
 
         ``wait_for_next`` > 0: when a message is waiting but the camera's next frame is due within that many
         seconds, wait for that one instead (the waiting one is then replaced in the reader: dropped uncopied).
@@ -116,7 +119,7 @@ class LatestReader:
                     return None
             handle = self.subscription.handle
             with handle:
-                taken = handle.take_message(self.msg_type, False)
+                taken = handle.take_message(self.msg_type, self.raw)
             if taken is None:  # woken, but the sample went (another reader of the same handle, a replaced sample)
                 continue
             msg, info = taken

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import rclpy
+from builtin_interfaces.msg import Time as StampMsg
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import OccupancyGrid
@@ -45,6 +46,7 @@ from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import InvalidQosOverridesError, QoSOverridingOptions
+from rclpy.serialization import deserialize_message
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
@@ -62,6 +64,7 @@ from seg_ros.errors import (
     SegRosError,
 )
 from seg_ros.image_conversion import compressed_to_rgb, image_msg_to_rgb
+from seg_ros.image_wire import WireFormatError, read_compressed_image, read_image
 from seg_ros.latest_frame import LatestFrame, fresh_frame_wait
 from seg_ros.msg import SegmentationInfo, TrailHeading
 from seg_ros.registry import resolve_model
@@ -257,7 +260,7 @@ class SegNetPipeline:
         # The segment worker takes the newest frame from the depth-1 reader when it is ready for one (LatestReader):
         # frames it never wants stay in DDS, replaced there by newer ones: no copy, no Python object, no callback.
         try:
-            frames = LatestReader(self, self._input_type, topic, input_qos(),
+            frames = LatestReader(self, self._input_type, topic, input_qos(), raw=True,
                                   qos_overriding_options=QoSOverridingOptions.with_default_policies())
         except (RuntimeError, InvalidQosOverridesError) as exc:  # a bad qos_overrides.* value
             resolved = self.resolve_topic_name(topic)
@@ -500,7 +503,8 @@ class SegNetPipeline:
             (self.get_logger().error if error else self.get_logger().warning)(text)
 
     def _to_rgb(self, msg: Any) -> np.ndarray:
-        if isinstance(msg, CompressedImage):
+        """RGB pixels of an Image / CompressedImage or their ``image_wire`` fields (a view where no conversion)."""
+        if self._input_type is CompressedImage:
             return compressed_to_rgb(msg.format, msg.data)
         return image_msg_to_rgb(msg, self.settings.mono16_range)
 
@@ -510,25 +514,40 @@ class SegNetPipeline:
         while not frames.closed:
             cycle = sorted(cycles)[len(cycles) // 2] if cycles else None
             wait = fresh_frame_wait(frames.interval(), cycle, self.settings.fresh_frame_budget)
-            try:
-                msg = frames.take(timeout=0.5, wait_for_next=wait)
-            except Exception as exc:  # noqa: BLE001 - malformed CDR from a foreign publisher
-                self._reject(f"cannot deserialize {self._input_type.__name__}: {exc}")
-                continue
-            if msg is None:
+            raw = frames.take(timeout=0.5, wait_for_next=wait)
+            if raw is None:
                 continue
             started = time.monotonic()
-            if not self._process(msg, results):
+            if not self._process(raw, results):
                 return
             cycles.append(time.monotonic() - started)
 
-    def _process(self, msg: Any, results: LatestFrame[FrameResult]) -> bool:
-        """Convert and segment one taken frame, publish its immediate outputs, pass it to the renderer.
+    def _read_frame(self, raw: bytes) -> tuple[Header, Any]:
+        """(header, image fields) of a taken frame's serialized bytes; the pixels stay a view of them.
+
+        Read by ``image_wire`` (no deserialization, no copy); bytes in a layout it does not read are deserialized.
+        Raises what ``deserialize_message`` raises for malformed bytes.
+        """
+        try:
+            fields = read_compressed_image(raw) if self._input_type is CompressedImage else read_image(raw)
+        except WireFormatError:
+            msg = deserialize_message(raw, self._input_type)
+            return msg.header, msg
+        stamp = StampMsg(sec=fields.stamp.sec, nanosec=fields.stamp.nanosec)
+        return messages.header_msg(stamp, fields.frame_id), fields
+
+    def _process(self, raw: bytes, results: LatestFrame[FrameResult]) -> bool:
+        """Read, convert and segment one taken frame, publish its immediate outputs, pass it to the renderer.
 
         False once ROS is shutting down.
         """
         try:
-            image_rgb = self._to_rgb(msg)
+            header, fields = self._read_frame(raw)
+        except Exception as exc:  # noqa: BLE001 - malformed CDR from a foreign publisher
+            self._reject(f"cannot deserialize {self._input_type.__name__}: {exc}")
+            return True
+        try:
+            image_rgb = self._to_rgb(fields)
         except ImageConversionError as exc:
             self._reject(str(exc))
             return True
@@ -541,11 +560,11 @@ class SegNetPipeline:
             return True
         timings = {"preprocess": segmentation.preprocess_ms, "network": segmentation.network_ms,
                    "postprocess": segmentation.postprocess_ms}
-        latency_ms = (self.get_clock().now() - Time.from_msg(msg.header.stamp)).nanoseconds / 1e6
+        latency_ms = (self.get_clock().now() - Time.from_msg(header.stamp)).nanoseconds / 1e6
         with self._stats_lock:
             self.frames_processed += 1
             self._latencies.append(latency_ms)
-        frame = FrameResult(msg.header, image_rgb, segmentation, timings, latency_ms, self.render_settings)
+        frame = FrameResult(header, image_rgb, segmentation, timings, latency_ms, self.render_settings)
         if not self._publish(frame, immediate=True):
             return False
         results.put(frame)
