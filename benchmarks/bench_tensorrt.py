@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         build = backend.build
         origin = f"built in {build.seconds:.1f} s" if build.built else "from cache"
         print(f"engine: {build.path} ({origin})")
-        print(f"GPU {build.key.gpu_name} (sm {build.key.compute_capability}), TensorRT {build.key.tensorrt_version}")
+        print(f"GPU {build.key.gpu_name} (sm {build.key.compute_capability}), TensorRT {build.key.tensorrt_version}, "
+              f"{build.key.typing} network")
         fps, median = time_backend(backend, args.iterations, args.warmup)
         _, _, height, width = backend.input_shape
         print(f"tensorrt {args.precision} {spec.name} {width}x{height}: {fps:.1f} FPS network-only "
