@@ -294,6 +294,17 @@ def _quiet_quantizer() -> Iterator[None]:
         root.removeFilter(advice)
 
 
+@contextmanager
+def _working_directory(folder: Path) -> Iterator[None]:
+    """Run in ``folder``: older ONNX Runtime (1.12, Humble's stack) writes ./augmented_model.onnx while calibrating."""
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
 def _float_convolutions(model) -> list[str]:  # noqa: ANN001
     """Names of the nodes INT8_RECIPE keeps in float: the first and the last convolution (by graph order)."""
     convs = [n for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose")]
@@ -319,9 +330,12 @@ def quantize_int8(spec: ModelSpec, images: list[Path]) -> bytes:
     model = load_source_onnx(spec)
     preprocessor = Preprocessor(spec.preprocessing, _input_hw(spec, model))
 
+    source = Path(spec.onnx_path).resolve()  # absolute: the quantizer runs in a temporary folder
+    absolute = [Path(path).resolve() for path in images]
+
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.remaining = iter(images)
+            self.remaining = iter(absolute)
 
         def get_next(self) -> dict | None:
             path = next(self.remaining, None)
@@ -330,9 +344,9 @@ def quantize_int8(spec: ModelSpec, images: list[Path]) -> bytes:
     with tempfile.TemporaryDirectory(prefix="seg_ros-int8-") as tmp:
         out = Path(tmp) / "int8.onnx"
         try:
-            with _quiet_quantizer():
+            with _quiet_quantizer(), _working_directory(Path(tmp)):
                 quantize_static(
-                    str(spec.onnx_path), str(out), Reader(), quant_format=QuantFormat.QDQ,
+                    str(source), str(out), Reader(), quant_format=QuantFormat.QDQ,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True,
                     calibrate_method=CalibrationMethod.Percentile, op_types_to_quantize=list(INT8_RECIPE["op_types"]),
                     nodes_to_exclude=_float_convolutions(model),

@@ -238,3 +238,15 @@ def test_segnet_eval_precision_flags(spec, calib, tmp_path, capsys, caplog, monk
     assert len(list((tmp_path / "cache").glob("*-int8-r1-*.onnx"))) == 1
     assert main([*common, "--precision", "fp16"]) == 0
     assert "inference backend: onnxruntime fp16 (requested)" in caplog.text
+
+
+def test_int8_with_relative_paths_leaves_nothing_in_the_working_directory(spec, calib, tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(tmp_path)
+    relative = replace(spec, onnx_path=spec.onnx_path.relative_to(tmp_path))
+    model = precision_model(relative, "int8", calibration_dir=calib.relative_to(tmp_path), cache_dir=tmp_path / "c")
+    assert model.built and model.path.is_file()
+    monkeypatch.chdir(work)
+    precision_model(spec, "int8", calibration_dir=calib, cache_dir=tmp_path / "c", force=True)
+    assert list(work.iterdir()) == []  # no augmented_model.onnx or other calibration leftovers
