@@ -250,3 +250,17 @@ def test_int8_with_relative_paths_leaves_nothing_in_the_working_directory(spec, 
     monkeypatch.chdir(work)
     precision_model(spec, "int8", calibration_dir=calib, cache_dir=tmp_path / "c", force=True)
     assert list(work.iterdir()) == []  # no augmented_model.onnx or other calibration leftovers
+
+
+def test_segnet_precision_flags(spec, tmp_path, caplog, capsys, monkeypatch):
+    from seg_ros.cli.segnet import main
+
+    monkeypatch.setenv("SEG_ROS_PRECISION_DIR", str(tmp_path / "cache"))
+    cv2.imwrite(str(tmp_path / "in.png"), np.full((32, 64, 3), 90, np.uint8))
+    caplog.set_level(logging.INFO, "seg_ros")
+    common = [str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--model", str(spec.onnx_path.parent),
+              "--backend", "onnxruntime"]
+    assert main([*common, "--precision", "fp16"]) == 0
+    assert "inference backend: onnxruntime fp16 (requested)" in caplog.text and (tmp_path / "out.png").is_file()
+    assert main([*common, "--precision", "int8", "--calibration", str(tmp_path / "nowhere")]) == 2
+    assert "calibration folder" in capsys.readouterr().err
