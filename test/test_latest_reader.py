@@ -98,17 +98,3 @@ def test_wait_for_next_takes_the_imminent_frame(pair):
     assert int(msg.frame_id.split()[1]) > waiting  # it waited for the next frame instead of taking the waiting one
     assert abs(reader.interval() - period) < period * 0.5
 
-
-def test_raw_reader_returns_the_serialized_newest_frame(ros_domain, local_node_factory):
-    from rclpy.serialization import deserialize_message
-
-    camera = local_node_factory(ros_domain)
-    worker = local_node_factory(ros_domain)
-    publisher = camera.node.create_publisher(Header, "raw_frames", QOS)
-    reader = LatestReader(worker.node, Header, "raw_frames", QOS, raw=True)
-    try:
-        assert wait_for(lambda: publisher.get_subscription_count() > 0, 10.0), "no match"
-        raw = wait_for(lambda: reader.take(timeout=0.05), 10.0, action=lambda: _send(publisher, 3), action_every=0.5)
-        assert isinstance(raw, bytes) and deserialize_message(raw, Header).frame_id == "frame 3"
-    finally:
-        reader.destroy()

@@ -560,7 +560,7 @@ def test_the_scan_sees_the_node_api_it_is_meant_to_check() -> None:
         "rclpy.impl.rcutils_logger.RcutilsLogger.warning", "rclpy.parameter.Parameter.Type.DOUBLE",
         "rclpy.qos.QoSProfile.__init__", "rclpy.qos.ReliabilityPolicy.BEST_EFFORT",
         "rclpy.qos_overriding_options.QoSOverridingOptions.with_default_policies",
-        "rclpy.serialization.deserialize_message", "rclpy.executors.SingleThreadedExecutor",
+        "rclpy.callback_groups.CallbackGroup", "rclpy.executors.SingleThreadedExecutor",
         "rclpy.executors.ExternalShutdownException",
     }
     assert expected - found == set()

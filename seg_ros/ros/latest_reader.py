@@ -55,19 +55,15 @@ def _never_called(msg: Any) -> None:  # pragma: no cover - WorkerOnly keeps the 
 class LatestReader:
     """``msg_type`` on ``topic`` with ``qos`` (keep last 1): the newest message, taken on demand by one thread.
 
-    ``raw``: ``take`` returns the serialized bytes (one copy out of the middleware, nothing deserialized; see
-    ``seg_ros.image_wire``) instead of a message. ``qos_overriding_options`` go to ``Node.create_subscription``,
-    which raises as it does. Call ``close`` (wakes a waiting ``take`` within
-    ``WAIT_SLICE_S``), join the worker, then ``destroy``.
+    ``qos_overriding_options`` go to ``Node.create_subscription``, which raises as it does. Call ``close`` (wakes
+    a waiting ``take`` within ``WAIT_SLICE_S``), join the worker, then ``destroy``.
     """
 
-    def __init__(self, node: Node, msg_type: type, topic: str, qos: Any, raw: bool = False,
-                 qos_overriding_options: Any = None) -> None:
+    def __init__(self, node: Node, msg_type: type, topic: str, qos: Any, qos_overriding_options: Any = None) -> None:
         self._node = node
         self.msg_type = msg_type
-        self.raw = raw
         self.subscription = node.create_subscription(msg_type, topic, _never_called, qos, callback_group=WorkerOnly(),
-                                                     raw=raw, qos_overriding_options=qos_overriding_options)
+                                                     qos_overriding_options=qos_overriding_options)
         self._wait_set = _rclpy.WaitSet(1, 0, 0, 0, 0, 0, node.context.handle)
         self._tracker = ArrivalTracker()
         self._closed = threading.Event()
@@ -100,7 +96,7 @@ class LatestReader:
             return handle.pointer in self._wait_set.get_ready_entities("subscription")
 
     def take(self, timeout: float | None = None, wait_for_next: float = 0.0) -> Any | None:
-        """The newest message (its bytes when ``raw``), taken from the middleware now; None on timeout or close.
+        """The newest message, taken from the middleware (and deserialized) now; None on timeout or once closed.
 
         ``wait_for_next`` > 0: when a message is waiting but the camera's next frame is due within that many
         seconds, wait for that one instead (the waiting one is then replaced in the reader: dropped uncopied).
@@ -119,7 +115,7 @@ class LatestReader:
                     return None
             handle = self.subscription.handle
             with handle:
-                taken = handle.take_message(self.msg_type, self.raw)
+                taken = handle.take_message(self.msg_type, False)
             if taken is None:  # woken, but the sample went (another reader of the same handle, a replaced sample)
                 continue
             msg, info = taken

@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 import rclpy
-from builtin_interfaces.msg import Time as StampMsg
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import OccupancyGrid
@@ -46,7 +45,6 @@ from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import InvalidQosOverridesError, QoSOverridingOptions
-from rclpy.serialization import deserialize_message
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
@@ -64,7 +62,6 @@ from seg_ros.errors import (
     SegRosError,
 )
 from seg_ros.image_conversion import compressed_to_rgb, image_msg_to_rgb
-from seg_ros.image_wire import WireFormatError, read_compressed_image, read_image
 from seg_ros.latest_frame import LatestFrame, fresh_frame_wait
 from seg_ros.msg import SegmentationInfo, TrailHeading
 from seg_ros.registry import resolve_model
@@ -260,7 +257,7 @@ class SegNetPipeline:
         # The segment worker takes the newest frame from the depth-1 reader when it is ready for one (LatestReader):
         # frames it never wants stay in DDS, replaced there by newer ones: no copy, no Python object, no callback.
         try:
-            frames = LatestReader(self, self._input_type, topic, input_qos(), raw=True,
+            frames = LatestReader(self, self._input_type, topic, input_qos(),
                                   qos_overriding_options=QoSOverridingOptions.with_default_policies())
         except (RuntimeError, InvalidQosOverridesError) as exc:  # a bad qos_overrides.* value
             resolved = self.resolve_topic_name(topic)
@@ -503,7 +500,7 @@ class SegNetPipeline:
             (self.get_logger().error if error else self.get_logger().warning)(text)
 
     def _to_rgb(self, msg: Any) -> np.ndarray:
-        """RGB pixels of an Image / CompressedImage or their ``image_wire`` fields (a view where no conversion)."""
+        """RGB pixels of an Image / CompressedImage (a view of its data where no conversion is needed)."""
         if self._input_type is CompressedImage:
             return compressed_to_rgb(msg.format, msg.data)
         return image_msg_to_rgb(msg, self.settings.mono16_range)
@@ -514,40 +511,27 @@ class SegNetPipeline:
         while not frames.closed:
             cycle = sorted(cycles)[len(cycles) // 2] if cycles else None
             wait = fresh_frame_wait(frames.interval(), cycle, self.settings.fresh_frame_budget)
-            raw = frames.take(timeout=0.5, wait_for_next=wait)
-            if raw is None:
+            try:
+                msg = frames.take(timeout=0.5, wait_for_next=wait)
+            except Exception as exc:  # noqa: BLE001 - malformed CDR from a foreign publisher
+                self._reject(f"cannot deserialize {self._input_type.__name__}: {exc}")
+                continue
+            if msg is None:
                 continue
             started = time.monotonic()
-            if not self._process(raw, results):
+            if not self._process(msg, results):
                 return
             cycles.append(time.monotonic() - started)
 
-    def _read_frame(self, raw: bytes) -> tuple[Header, Any]:
-        """(header, image fields) of a taken frame's serialized bytes; the pixels stay a view of them.
+    def _process(self, msg: Any, results: LatestFrame[FrameResult]) -> bool:
+        """Convert and segment one taken frame, publish its immediate outputs, pass it to the renderer.
 
-        Read by ``image_wire`` (no deserialization, no copy); bytes in a layout it does not read are deserialized.
-        Raises what ``deserialize_message`` raises for malformed bytes.
+        The message is the one copy out of DDS (taken, deserialized once); the RGB image is a view of its data
+        wherever no conversion is needed. False once ROS is shutting down.
         """
+        header = msg.header
         try:
-            fields = read_compressed_image(raw) if self._input_type is CompressedImage else read_image(raw)
-        except WireFormatError:
-            msg = deserialize_message(raw, self._input_type)
-            return msg.header, msg
-        stamp = StampMsg(sec=fields.stamp.sec, nanosec=fields.stamp.nanosec)
-        return messages.header_msg(stamp, fields.frame_id), fields
-
-    def _process(self, raw: bytes, results: LatestFrame[FrameResult]) -> bool:
-        """Read, convert and segment one taken frame, publish its immediate outputs, pass it to the renderer.
-
-        False once ROS is shutting down.
-        """
-        try:
-            header, fields = self._read_frame(raw)
-        except Exception as exc:  # noqa: BLE001 - malformed CDR from a foreign publisher
-            self._reject(f"cannot deserialize {self._input_type.__name__}: {exc}")
-            return True
-        try:
-            image_rgb = self._to_rgb(fields)
+            image_rgb = self._to_rgb(msg)
         except ImageConversionError as exc:
             self._reject(str(exc))
             return True
