@@ -105,9 +105,9 @@ class LatestReader:
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._closed.is_set():
             left = WAIT_SLICE_S if deadline is None else min(WAIT_SLICE_S, deadline - time.monotonic())
-            if left < 0:
-                return None
             if not self._ready(max(left, 0.0)):
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
                 continue
             if wait_for_next > 0:
                 due = self._tracker.next_due(time.time())
