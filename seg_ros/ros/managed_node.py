@@ -36,6 +36,22 @@ class SegNetManagedNode(SegNetPipeline, LifecycleNode):
         self._init_pipeline()
         self._inactive_message = "inactive (lifecycle)"
         self.switches = {"activations": 0, "deactivations": 0}
+        # Humble's and Jazzy's rclpy raise out of ~/change_state for a transition the current state does not have
+        # (no response: the caller times out); Kilted's answers success=False. Answer False on every distro.
+        service = getattr(self, "_service_change_state", None)  # rclpy's own service (every distro since Humble)
+        if service is not None:
+            service.callback = self._refusing_unavailable_transitions(service.callback)
+
+    def _refusing_unavailable_transitions(self, handle: Any) -> Any:
+        def change_state(request: Any, response: Any) -> Any:
+            try:
+                return handle(request, response)
+            except Exception as exc:  # noqa: BLE001 - rclpy's RCLError: not a transition of the current state
+                self.get_logger().error(f"transition {request.transition.label or request.transition.id} refused: "
+                                        f"{exc}")
+                response.success = False
+                return response
+        return change_state
 
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         """Load the model and its backend, create the publishers; FAILURE (one error line) for a bad setting."""
