@@ -13,7 +13,9 @@ Where rclpy is importable (the kilted and jazzy venvs) the same uses are also re
 scan and its type inference are checked against a real rclpy too; a synthetic module shows the check can fail.
 Result of the check (docs/humble.md): everything the node, its harness and the demo use exists in Humble, with
 the keyword arguments they pass (``create_subscription(raw=, qos_overriding_options=)``, ``rclpy.init(
-domain_id=)``, ``Executor.shutdown(timeout_sec=)``, ``rclpy.try_shutdown(context=)``): no fallback is needed.
+domain_id=)``, ``Executor.shutdown(timeout_sec=)``, ``rclpy.try_shutdown(context=)``, ``rclpy.lifecycle``): no
+name needs a fallback. One behaviour differs (a lifecycle transition the current state lacks raises out of
+``~/change_state`` in Humble and Jazzy): ``seg_ros.ros.managed_node`` handles it, test_node_lifecycle checks it.
 """
 
 from __future__ import annotations
