@@ -515,8 +515,11 @@ def test_12bit_mono16_png_is_stretched_like_raw(fmt):
 
 @pytest.mark.parametrize("codec", ["jpeg", "png"])
 def test_8bit_target_of_a_16bit_image_is_scaled_like_the_raw_image(codec):
-    """kilted image_transport's JPEG of mono16 is ``"mono16; jpeg compressed mono8"``, made by cv_bridge as
-    round(v * 255 / 65535): a 12-bit frame arrives as 0..16. It must still be stretched like the raw frame."""
+    """A 16-bit image's 8-bit compressed target is stretched like the raw frame.
+
+    kilted image_transport's JPEG of mono16 is ``"mono16; jpeg compressed mono8"``, made by cv_bridge as
+    round(v * 255 / 65535): a 12-bit frame arrives as 0..16. It must still be stretched like the raw frame.
+    """
     values = np.tile(np.arange(W, dtype=np.uint16) * 4095 // (W - 1), (H, 1))  # a 12-bit ramp
     target = np.clip(np.rint(values * (255 / 65535)), 0, 255).astype(np.uint8)
     assert target.max() <= 16
