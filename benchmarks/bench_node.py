@@ -209,6 +209,8 @@ def run_process(process: str, network: str, model: str, scenario: Scenario, args
         frame = CameraFrame(image_message(camera_image(scenario.width, scenario.height)),
                             camera_info_for(scenario.width, scenario.height) if scenario.grid else None)
         session.node.wait_until(stream.subscribed, 120.0, "subscribe to the camera")
+        session.node.wait_until(lambda: all(session.local.node.count_publishers(f"/{process}/{name}") > 0
+                                            for name in topics), 60.0, "advertise its outputs")
         stream.start([frame], scenario.rate_hz)
         try:
             time.sleep(args.warmup)  # discovery of the output subscriptions, first frames, allocator warm-up
