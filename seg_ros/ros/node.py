@@ -185,7 +185,8 @@ class SegNetPipeline:
             raise ModelError(f"model_path {self.settings.model} does not exist")
         # A registry network missing from the cache is fetched and verified here (download_missing); a path never.
         spec = resolve_model(self.settings.model,
-                             download=self.settings.download_missing and not self.settings.model_is_path)
+                             download=self.settings.download_missing and not self.settings.model_is_path,
+                             input_size=self.settings.input_size)
         backend = create_backend(spec, self.settings.backend, self.settings.threads,
                                  precision=self.settings.precision, calibration_dir=self.settings.calibration_dir)
         self.segmenter = Segmenter(spec, backend, ignore_class=self.settings.ignore_class)
@@ -209,8 +210,8 @@ class SegNetPipeline:
         self._last_render_ms = 0.0
         self.ground = None
         if self.settings.grid.enabled:
-            self.ground = GroundProjector(self, self.settings.grid, spec.class_names, self.segmenter.ignore_id,
-                                          self._warn)
+            self.ground = GroundProjector.for_model(self, self.settings.grid, spec, self.segmenter.ignore_id,
+                                                    self._warn, has_scores=self.segmenter.has_scores)
         self.outputs = []
         self._create_outputs()
         self._vision_msgs = messages.vision_msgs_module()
