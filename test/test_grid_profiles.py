@@ -250,3 +250,49 @@ def test_projector_with_parameter_costs_for_a_model_without_profile(ros_node, mo
     assert ground.mapper.lut[:3].tolist() == [100, 0, 100]
     assert any(line.startswith("class_costs names classes the network does not have: table") for line in log.lines)
     np.testing.assert_array_equal(ground.mapper.lut[3:255], -1)
+
+
+# ---- segnet_node over DDS: the profile named in the start-up log, no grid without costs ---------------------------
+def _start_node_and_segment(tmp_path, folder, image, **params):
+    pytest.importorskip("seg_ros.msg", reason="seg_ros messages not built")
+    from conftest import node_session
+    from test_node_segnet import Session, as_array
+
+    from seg_ros.ros.harness import image_message, wait_for
+
+    values = {"model_path": folder, "backend": "onnxruntime", "use_tf": False, "diagnostics_period": 0.5}
+    values.update(params)
+    with node_session(values, tmp_path / "node.log") as ns:
+        session = Session(ns.local, ns.node)
+        session.wait_ready()
+        (mask,) = session.send(image_message(image), ("class_mask",))
+        topics = {name for name, _ in ns.local.node.get_topic_names_and_types()}
+        wait_for(lambda: "traversab" in ns.node.log(), 5.0)
+        return as_array(mask), topics, ns.node.log()
+
+
+@pytest.mark.ros
+def test_node_logs_the_family_profile_and_runs_a_dynamic_model_at_input_size(tmp_path):
+    layouts = pytest.importorskip("test_model_layouts")
+    folder = layouts.dynamic_model(tmp_path / "dyn")
+    (folder / "classes.txt").write_text("road\npavement\nsky\n")  # CamVid-class names: the camvid family rule
+    mask, topics, log = _start_node_and_segment(tmp_path, folder, layouts.stripes(36, 12), input_size="36x12")
+    np.testing.assert_array_equal(mask, layouts.expected_thirds(36, 12))  # run at the given 36x12
+    assert ("traversability profile camvid (family rule: the classes include road, pavement): road:0, pavement:20, "
+            "sky:-1, void:-1, other classes 100; trail_class road") in log
+    assert "/segnet/traversable_grid" in topics
+    assert "class_costs names classes" not in log and "is not a network class" not in log
+
+
+@pytest.mark.ros
+def test_node_without_profile_or_costs_publishes_no_grid(tmp_path):
+    layouts = pytest.importorskip("test_model_layouts")
+    inits: list = []
+    folder = layouts.write_model(tmp_path / "plain", [layouts.colour_conv("input_0", "output_0", inits)], inits,
+                                 layouts.helper.make_tensor_value_info("output_0", layouts.TensorProto.FLOAT,
+                                                                       [1, 3, layouts.H, layouts.W]))
+    mask, topics, log = _start_node_and_segment(tmp_path, folder, layouts.stripes())
+    np.testing.assert_array_equal(mask, layouts.expected_thirds())
+    assert "no traversability grid for plain: none (no registry profile matches these classes); set class_costs to " \
+           "publish one" in log
+    assert "/segnet/traversable_grid" not in topics and "/segnet/trail_heading" not in topics
