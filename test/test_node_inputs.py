@@ -23,7 +23,16 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
 from seg_ros.image_conversion import image_to_rgb  # noqa: E402
 from seg_ros.registry import resolve_model  # noqa: E402
-from seg_ros.ros.harness import CameraFrame, CameraStream, OutputCollector, Stamp  # noqa: E402
+from seg_ros.ros.harness import (  # noqa: E402
+    CameraFrame,
+    CameraStream,
+    DiagnosticsReader,
+    OutputCollector,
+    Stamp,
+    camera_info_for,
+    grid_params,
+    wait_for,
+)
 from seg_ros.segmenter import Segmenter  # noqa: E402
 
 SegmentationInfo = pytest.importorskip("seg_ros.msg", reason="seg_ros messages not built").SegmentationInfo
@@ -31,6 +40,7 @@ SegmentationInfo = pytest.importorskip("seg_ros.msg", reason="seg_ros messages n
 START_TIMEOUT = 60.0  # model load + discovery on a busy 2-core machine
 OUTPUT_TIMEOUT = 20.0
 FRAME_ID = "test_camera_optical"
+OK_LEVEL, WARN_LEVEL = 0, 1  # diagnostic_msgs/DiagnosticStatus levels
 
 
 class Feed:
@@ -188,3 +198,81 @@ def test_unsupported_inputs_are_rejected_by_name_and_survived(raw_feed, compress
     assert raw_info.frames_rejected >= 1 and compressed_info.frames_rejected >= 1
     assert "unsupported image encoding '16SC1' (signed integer values" in raw_feed.session.node.log()
     assert "'16UC1; compressedDepth png': compressedDepth streams" in compressed_feed.session.node.log()
+
+
+# ---------------------------------------------------------------------------------------------- diagnostics now
+
+@pytest.fixture(scope="module")
+def grid_feed(tmp_path_factory, reference):
+    """A grid node (camera pose from parameters) with a 0.5 s diagnostics period, fed images and CameraInfo."""
+    require(CAMVID_MODEL)
+    params = {"model_path": CAMVID_MODEL, "diagnostics_period": 0.5, **grid_params(reference.spec.class_names)}
+    with node_session(params, tmp_path_factory.mktemp("grid") / "segnet.log") as ns:
+        feed = Feed(ns, "/image", compressed=False, info_topic="/camera_info")
+        feed.diagnostics = DiagnosticsReader(ns.local)
+        yield feed
+
+
+def _status_after(feed: Feed, since: float, predicate, timeout: float = 10.0):
+    return feed.diagnostics.wait(lambda s: s.receive_monotonic > since and predicate(s), timeout)
+
+
+def _send_until(feed: Feed, msg, info, predicate, timeout: float = 20.0):
+    """Send ``msg`` with ``info`` (one answered frame at a time) until a status received afterwards satisfies
+    ``predicate``; that status, or None. The first frame may reach the node before its CameraInfo."""
+    since = time.monotonic()
+    deadline = since + timeout
+    while time.monotonic() < deadline:
+        feed.send(msg, info, outputs=("/segnet/class_mask",))
+        found = _status_after(feed, since, predicate, timeout=1.5)
+        if found:
+            return found
+    return None
+
+
+def _periods_after(feed: Feed, since: float, count: int = 3, timeout: float = 10.0) -> list:
+    """The next ``count`` statuses received after ``since``."""
+    assert wait_for(lambda: len([s for s in feed.diagnostics.statuses() if s.receive_monotonic > since]) >= count,
+                    timeout), "the node publishes no /diagnostics"
+    return [s for s in feed.diagnostics.statuses() if s.receive_monotonic > since][:count]
+
+
+def test_diagnostics_describe_the_current_period(grid_feed, scene):
+    """Rejections warn only while they happen; a current grid problem is the message, not just a key."""
+    feed, height, width = grid_feed, scene.shape[0], scene.shape[1]
+    good_info = camera_info_for(width, height, frame_id=FRAME_ID)
+    rgb8 = raw_image("rgb8", scene, width)
+    assert _send_until(feed, rgb8, good_info, lambda s: s.level == OK_LEVEL and "Hz" in s.message), "no OK status"
+
+    # A rejected frame and nothing else: the period's problem is the rejection, with its reason.
+    signed = raw_image("16SC1", np.zeros((height, width), np.uint16), width)
+    started = time.monotonic()
+    feed.publish_unanswered(signed)
+    warn = _status_after(feed, started, lambda s: "rejected" in s.message)
+    assert warn and warn.level == WARN_LEVEL and "16SC1" in warn.message, warn
+
+    # Good frames again: the next periods are OK again, even those without a new frame.
+    ok = _send_until(feed, rgb8, good_info, lambda s: s.level == OK_LEVEL and int(s.get("frames rejected", "0")) >= 1)
+    assert ok, [(s.level, s.message) for s in feed.diagnostics.statuses()[-6:]]
+    idle = time.monotonic()
+    assert all("rejected" not in s.message for s in _periods_after(feed, idle, 3)), "the old rejection came back"
+
+    # An all-zero K: the grid problem is the message of every later period, with or without new frames.
+    broken_info = camera_info_for(width, height, frame_id=FRAME_ID)
+    broken_info.k = [0.0] * 9
+    grid = _send_until(feed, rgb8, broken_info, lambda s: "no grid" in s.message)
+    assert grid and grid.level == WARN_LEVEL and "K" in grid.message, grid
+    later = time.monotonic()
+    assert all(s.level == WARN_LEVEL and "no grid" in s.message for s in _periods_after(feed, later, 3))
+
+    # Rejections while the grid is broken: nothing is segmented at all, the more important problem.
+    rejecting = time.monotonic()
+    feed.publish_unanswered(signed)
+    both = _status_after(feed, rejecting, lambda s: "rejected" in s.message)
+    assert both and both.level == WARN_LEVEL, both
+    # ... and once they stop, the grid problem is the message again.
+    after = time.monotonic()
+    assert _status_after(feed, after, lambda s: "no grid" in s.message and "rejected" not in s.message)
+
+    # A good CameraInfo: OK again.
+    assert _send_until(feed, rgb8, good_info, lambda s: s.level == OK_LEVEL), "the grid problem outlived its cause"

@@ -172,6 +172,7 @@ class SegNetPipeline:
         self.frames_processed = 0
         self.frames_rejected = 0
         self.frames_failed = 0
+        self._last_rejection = ""  # why the newest rejected frame was rejected (in /diagnostics)
         self._latencies: deque[float] = deque(maxlen=1000)
         self._warned: dict[str, float] = {}
         self._stats_lock = threading.Lock()
@@ -220,7 +221,8 @@ class SegNetPipeline:
         else:
             self.label_info_pub = self.create_publisher(self._vision_msgs.LabelInfo, "~/label_info", LABEL_INFO_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._diag_last = (time.monotonic(), self.counters().processed)
+        counters = self.counters()
+        self._diag_last = (time.monotonic(), counters.processed, counters.rejected, self.frames_failed)
         self._diag_timer = self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
         grid_w, grid_h = self.segmenter.grid_size
         in_w, in_h = self.segmenter.input_size
@@ -503,7 +505,7 @@ class SegNetPipeline:
     def _to_rgb(self, msg: Any) -> np.ndarray:
         """RGB pixels of an Image / CompressedImage (a view of its data where no conversion is needed)."""
         if self._input_type is CompressedImage:
-            return compressed_to_rgb(msg.format, msg.data)
+            return compressed_to_rgb(msg.format, msg.data, self.settings.mono16_range)
         return image_msg_to_rgb(msg, self.settings.mono16_range)
 
     def _segment_loop(self, frames: LatestReader, results: LatestFrame[FrameResult]) -> None:
@@ -559,6 +561,7 @@ class SegNetPipeline:
         with self._stats_lock:
             self.frames_rejected += 1
             rejected = self.frames_rejected
+            self._last_rejection = reason
         self._warn(f"frame rejected ({rejected} so far): {reason}")
 
     def _output_loop(self, results: LatestFrame[FrameResult]) -> None:
@@ -599,22 +602,30 @@ class SegNetPipeline:
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()
         received, processed, dropped, rejected = self.counters()
-        last_time, last_processed = self._diag_last
-        self._diag_last = (now, processed)
-        rate = (processed - last_processed) / max(now - last_time, 1e-6)
         with self._stats_lock:
             latencies = np.asarray(self._latencies, dtype=np.float64)
             self._latencies.clear()
-            failed = self.frames_failed
+            failed, last_rejection = self.frames_failed, self._last_rejection
+        # The status describes this period: its counts, and the grid status of the newest frame.
+        last_time, last_processed, last_rejected, last_failed = self._diag_last
+        self._diag_last = (now, processed, rejected, failed)
+        rate = (processed - last_processed) / max(now - last_time, 1e-6)
+        processed_now, rejected_now, failed_now = (processed - last_processed, rejected - last_rejected,
+                                                   failed - last_failed)
         status = DiagnosticStatus(name=f"{self.get_name()}: semantic segmentation", hardware_id=self.spec.name)
         if not self.input_active:
             status.level, status.message = DiagnosticStatus.OK, self._inactive_message
         elif received == 0:
             status.level, status.message = DiagnosticStatus.OK, "waiting for images"
-        elif rejected and latencies.size == 0:
-            status.level, status.message = DiagnosticStatus.WARN, "input frames are being rejected"
+        elif failed_now and not processed_now:
+            status.level, status.message = DiagnosticStatus.ERROR, f"segmentation is failing ({failed_now} frames)"
+        elif rejected_now and not processed_now:
+            status.level, status.message = DiagnosticStatus.WARN, f"input frames are being rejected: {last_rejection}"
         elif self.ground is not None and processed and self.ground.status != OK:
             status.level, status.message = DiagnosticStatus.WARN, f"{rate:.1f} Hz, no grid: {self.ground.status}"
+        elif rejected_now or failed_now:
+            problem = f"{rejected_now} frames rejected: {last_rejection}" if rejected_now else f"{failed_now} failed"
+            status.level, status.message = DiagnosticStatus.WARN, f"{rate:.1f} Hz, {problem}"
         else:
             status.level, status.message = DiagnosticStatus.OK, f"{rate:.1f} Hz"
         values = {"processing rate (Hz)": f"{rate:.2f}",
