@@ -218,8 +218,10 @@ def _status_after(feed: Feed, since: float, predicate, timeout: float = 10.0):
 
 
 def _send_until(feed: Feed, msg, info, predicate, timeout: float = 20.0):
-    """Send ``msg`` with ``info`` (one answered frame at a time) until a status received afterwards satisfies
-    ``predicate``; that status, or None. The first frame may reach the node before its CameraInfo."""
+    """Send ``msg`` with ``info`` until a later status satisfies ``predicate``; that status, or None.
+
+    One answered frame at a time: the first frame may reach the node before its CameraInfo.
+    """
     since = time.monotonic()
     deadline = since + timeout
     while time.monotonic() < deadline:
