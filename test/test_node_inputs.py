@@ -278,3 +278,20 @@ def test_diagnostics_describe_the_current_period(grid_feed, scene):
 
     # A good CameraInfo: OK again.
     assert _send_until(feed, rgb8, good_info, lambda s: s.level == OK_LEVEL), "the grid problem outlived its cause"
+
+
+def test_compressed_input_honours_mono16_range(tmp_path, reference, scene):
+    """A fixed ``mono16_range`` applies to a compressed 16-bit PNG as to the raw frame (not the automatic range)."""
+    require(CAMVID_MODEL)
+    values = np.ascontiguousarray(cv2.cvtColor(_twelve_bit(scene), cv2.COLOR_RGB2GRAY))
+    ok, png = cv2.imencode(".png", values)
+    params = {"model_path": CAMVID_MODEL, "use_compressed": True, "mono16_range": [0.0, 8190.0]}
+    with node_session(params, tmp_path / "segnet.log") as ns:
+        feed = Feed(ns, "/image/compressed", compressed=True)
+        mask, _ = feed.segment(CompressedImage(format="mono16; png compressed ", data=array.array("B", png.tobytes())))
+    h, w = values.shape
+    fixed = image_to_rgb("mono16", h, w, w * 2, 0, values.tobytes(), (0.0, 8190.0))
+    assert fixed.max() <= 128  # half the range used: a darker frame than the automatic stretch
+    np.testing.assert_array_equal(mask, reference.segment(fixed).class_map)
+    auto = reference.segment(image_to_rgb("mono16", h, w, w * 2, 0, values.tobytes())).class_map
+    assert (auto != mask).any()
