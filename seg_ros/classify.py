@@ -6,17 +6,23 @@ import cv2
 import numpy as np
 
 
-def class_map_from_logits(logits: np.ndarray, ignore_class: int | None = None) -> np.ndarray:
-    """Per-cell argmax over the class axis of (C,h,w) logits, as uint8 (h,w).
-
-    ``ignore_class`` is never chosen (segNet's ignore class, e.g. ``void``); ties keep the first class.
-    """
+def _chw(logits: np.ndarray) -> np.ndarray:
+    """(C,h,w) view of (C,h,w) or (1,C,h,w) logits; ValueError for another shape or a batch larger than one."""
     if logits.ndim == 4:
         if logits.shape[0] != 1:
             raise ValueError(f"expected a batch of one, got logits of shape {logits.shape}")
         logits = logits[0]
     if logits.ndim != 3:
         raise ValueError(f"expected (C,h,w) logits, got shape {logits.shape}")
+    return logits
+
+
+def class_map_from_logits(logits: np.ndarray, ignore_class: int | None = None) -> np.ndarray:
+    """Per-cell argmax over the class axis of (C,h,w) logits, as uint8 (h,w).
+
+    ``ignore_class`` is never chosen (segNet's ignore class, e.g. ``void``); ties keep the first class.
+    """
+    logits = _chw(logits)
     num_classes = logits.shape[0]
     if num_classes > 256:
         raise ValueError(f"{num_classes} classes do not fit a uint8 class map")
@@ -55,12 +61,7 @@ def confidence_from_logits(logits: np.ndarray, ignore_class: int | None = None,
     sigmoid(|x|)``, so it is 128..255. ``size`` (width, height): resized by nearest neighbour, like
     :func:`resize_class_map`, so each pixel keeps the confidence of its class id.
     """
-    if logits.ndim == 4:
-        if logits.shape[0] != 1:
-            raise ValueError(f"expected a batch of one, got logits of shape {logits.shape}")
-        logits = logits[0]
-    if logits.ndim != 3:
-        raise ValueError(f"expected (C,h,w) logits, got shape {logits.shape}")
+    logits = _chw(logits)
     scores = logits.astype(np.float32, copy=False)
     if scores.shape[0] == 1:
         p_max = 1.0 / (1.0 + np.exp(-np.abs(scores[0])))

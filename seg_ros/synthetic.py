@@ -35,8 +35,7 @@ def _conv(nodes: list, inits: list, rng: np.random.Generator, name: str, x: str,
 def write_fcn_resnet18_onnx(path: Path, input_size: tuple[int, int] = (576, 320), num_classes: int = 5,
                             seed: int = 0) -> Path:
     """Write a random-weight ONNX with FCN-ResNet18's interface and approximate cost; returns the path."""
-    import onnx
-    from onnx import TensorProto, helper
+    from onnx import helper
 
     width, height = input_size
     if width % 32 or height % 32:
@@ -59,8 +58,18 @@ def write_fcn_resnet18_onnx(path: Path, input_size: tuple[int, int] = (576, 320)
             x, cin = f"s{stage}b{block}_out", cout
     logits = _conv(nodes, inits, rng, "classifier", x, cin, num_classes, 1, 1, relu=False)
     nodes.append(helper.make_node("Identity", [logits], ["output_0"]))
+    return _save_fcn_interface(path, "fcn_resnet18_shaped", nodes, inits, input_size, num_classes)
+
+
+def _save_fcn_interface(path: Path, name: str, nodes: list, inits: list, input_size: tuple[int, int],
+                        num_classes: int) -> Path:
+    """Check and save a graph with FCN-ResNet18's interface: input_0 [1,3,H,W] → output_0 [1,C,H/32,W/32]."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    width, height = input_size
     graph = helper.make_graph(
-        nodes, "fcn_resnet18_shaped",
+        nodes, name,
         [helper.make_tensor_value_info("input_0", TensorProto.FLOAT, [1, 3, height, width])],
         [helper.make_tensor_value_info("output_0", TensorProto.FLOAT, [1, num_classes, height // 32, width // 32])],
         inits)
@@ -79,8 +88,7 @@ def write_instant_onnx(path: Path, input_size: tuple[int, int] = (576, 320), num
 
     ``input_0`` [1,3,H,W] → ``output_0`` [1,C,H/32,W/32] float32 logits; random weights. Returns the path.
     """
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     width, height = input_size
     if width % 32 or height % 32:
@@ -90,18 +98,8 @@ def write_instant_onnx(path: Path, input_size: tuple[int, int] = (576, 320), num
     b = rng.standard_normal(num_classes).astype(np.float32) * 0.1
     nodes = [helper.make_node("AveragePool", ["input_0"], ["pooled"], kernel_shape=[32, 32], strides=[32, 32]),
              helper.make_node("Conv", ["pooled", "classifier_w", "classifier_b"], ["output_0"], kernel_shape=[1, 1])]
-    graph = helper.make_graph(
-        nodes, "instant_segmentation",
-        [helper.make_tensor_value_info("input_0", TensorProto.FLOAT, [1, 3, height, width])],
-        [helper.make_tensor_value_info("output_0", TensorProto.FLOAT, [1, num_classes, height // 32, width // 32])],
-        [numpy_helper.from_array(w, "classifier_w"), numpy_helper.from_array(b, "classifier_b")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="seg_ros.synthetic")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
-    return path
+    inits = [numpy_helper.from_array(w, "classifier_w"), numpy_helper.from_array(b, "classifier_b")]
+    return _save_fcn_interface(path, "instant_segmentation", nodes, inits, input_size, num_classes)
 
 
 def write_model_dir(folder: Path, input_size: tuple[int, int] = (576, 320), num_classes: int = 5,
