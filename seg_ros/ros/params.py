@@ -101,8 +101,8 @@ PARAMETERS: dict[str, tuple[object, ParameterDescriptor]] = {
     "publish_info": (True, _desc("publish ~/info (seg_ros/msg/SegmentationInfo)")),
     "jpeg_quality": (90, _desc("JPEG quality of ~/overlay/compressed (image_transport's jpeg_quality)",
                                int_range=(1, 100))),
-    "mono16_range": ([0.0, 0.0], _desc("[lo, hi] raw values mapped to black..white for mono16/16UC1 input; "
-                                       "lo >= hi = automatic per-frame percentiles")),
+    "mono16_range": ([0.0, 0.0], _desc("[lo, hi] raw values mapped to black..white for every 16-bit and "
+                                       "32FC1 input, raw or compressed; lo >= hi = automatic per-frame percentiles")),
     "fresh_frame_budget": (0.02, _desc(
         "fraction of processing time the worker may idle waiting for a camera frame due within moments instead of "
         "taking an older waiting one (lower latency for a little throughput); 0 = never wait",
