@@ -29,9 +29,8 @@ TARGETS = "targets: fp16 agrees with fp32 on >= 99.5 % of pixels and mIoU within
 def evaluate(segmenter, pairs: list, ignore_index: int) -> tuple[object, np.ndarray, float]:  # noqa: ANN001
     """(scores, stacked class maps at label size, median network ms) over ``pairs``."""
     from seg_ros.classify import resize_class_map
-    from seg_ros.cli.evaluate import read_label
     from seg_ros.evaluation import confusion_matrix, scores_from_confusion
-    from seg_ros.media import read_image
+    from seg_ros.media import read_image, read_label
 
     k = segmenter.spec.num_classes
     confusion = np.zeros((k, k), np.int64)

@@ -62,6 +62,22 @@ def read_image(path: str | Path) -> np.ndarray:
         raise MediaError(f"{path}: not a readable image (corrupt or unsupported format)") from None
 
 
+def read_label(path: str | Path) -> np.ndarray:
+    """A single-channel class-id image (8 or 16 bit); a 3-channel file is accepted only when it is grey.
+
+    Raises MediaError naming the path, as :func:`read_image` does for an image.
+    """
+    data = read_file_bytes(path)
+    label = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if label is None:
+        raise MediaError(f"{path}: not a readable label image (corrupt or unsupported format)")
+    if label.ndim == 3:
+        if not (np.array_equal(label[..., 0], label[..., 1]) and np.array_equal(label[..., 0], label[..., 2])):
+            raise MediaError(f"{path}: label is a colour image; expected single-channel class ids")
+        label = label[..., 0]
+    return label
+
+
 def write_image(path: str | Path, image_rgb: np.ndarray) -> None:
     """Write an RGB uint8 image; the format follows the file extension. Creates missing folders."""
     path = Path(path)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from shared_data import CAMVID_DATA, CAMVID_MODEL, require
 
+from seg_ros import media
 from seg_ros.cli import evaluate as cli
 from seg_ros.evaluation import confusion_matrix, row_normalised, scores_from_confusion
 
@@ -78,7 +79,7 @@ def test_unreadable_label_is_the_same_error_as_an_unreadable_image(tmp_path, con
     if content is not None:
         path.write_bytes(content)
     with pytest.raises(MediaError, match=words) as label_error:
-        cli.read_label(path)
+        media.read_label(path)
     with pytest.raises(MediaError, match=words) as image_error:
         read_image(path)
     assert str(path) in str(label_error.value) and str(path) in str(image_error.value)
@@ -92,12 +93,12 @@ def test_colour_label_is_refused_grey_label_accepted(tmp_path):
     colour[0, 0] = (1, 2, 3)
     cv2.imwrite(str(tmp_path / "colour.png"), colour)
     with pytest.raises(MediaError, match="colour image"):
-        cli.read_label(tmp_path / "colour.png")
+        media.read_label(tmp_path / "colour.png")
     grey = np.arange(20, dtype=np.uint16).reshape(4, 5)
     cv2.imwrite(str(tmp_path / "grey16.png"), grey)
-    np.testing.assert_array_equal(cli.read_label(tmp_path / "grey16.png"), grey)
+    np.testing.assert_array_equal(media.read_label(tmp_path / "grey16.png"), grey)
     cv2.imwrite(str(tmp_path / "grey3.png"), np.repeat(grey.astype(np.uint8)[..., None], 3, axis=2))
-    np.testing.assert_array_equal(cli.read_label(tmp_path / "grey3.png"), grey)
+    np.testing.assert_array_equal(media.read_label(tmp_path / "grey3.png"), grey)
 
 
 def test_row_normalised_keeps_empty_rows_zero():

@@ -191,9 +191,9 @@ def test_espnet_camvid_accuracy_at_each_precision(tmp_path):
     """FP16 agrees with FP32 on >= 99.5 % of pixels, mIoU within 0.3; INT8 mIoU within 1.5 (all 78 images)."""
     from seg_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
     from seg_ros.classify import resize_class_map
-    from seg_ros.cli.evaluate import pairs_from_list, read_label
+    from seg_ros.cli.evaluate import pairs_from_list
     from seg_ros.evaluation import confusion_matrix, scores_from_confusion
-    from seg_ros.media import read_image
+    from seg_ros.media import read_image, read_label
     from seg_ros.model import load_model_dir
     from seg_ros.preprocess import Preprocessor
 

@@ -15,7 +15,6 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from seg_ros.backends import BACKENDS, create_backend
@@ -24,7 +23,7 @@ from seg_ros.cli.entry import run_cli
 from seg_ros.defaults import DEFAULT_BACKEND, DEFAULT_THREADS
 from seg_ros.errors import DatasetError, MediaError
 from seg_ros.evaluation import Scores, confusion_matrix, row_normalised, scores_from_confusion
-from seg_ros.media import list_images, read_file_bytes, read_image
+from seg_ros.media import list_images, read_image, read_label
 from seg_ros.precision import add_precision_arguments
 
 DEFAULT_IGNORE_INDEX = 255
@@ -67,22 +66,6 @@ def pairs_from_folders(images: Path, labels: Path) -> tuple[list[Pair], list[Pat
     if not pairs:
         raise DatasetError(f"no image in {images} has a label of the same name in {labels}")
     return pairs, unlabelled
-
-
-def read_label(path: Path) -> np.ndarray:
-    """A single-channel class-id image (8 or 16 bit); a 3-channel file is accepted only when it is grey.
-
-    Raises MediaError naming the path, as ``media.read_image`` does for an image.
-    """
-    data = read_file_bytes(path)
-    label = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if label is None:
-        raise MediaError(f"{path}: not a readable label image (corrupt or unsupported format)")
-    if label.ndim == 3:
-        if not (np.array_equal(label[..., 0], label[..., 1]) and np.array_equal(label[..., 0], label[..., 2])):
-            raise MediaError(f"{path}: label is a colour image; expected single-channel class ids")
-        label = label[..., 0]
-    return label
 
 
 def pair_confusion(segmenter, image_path: Path, label_path: Path, ignore_index: int) -> np.ndarray:

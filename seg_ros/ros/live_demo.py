@@ -33,12 +33,11 @@ import numpy as np
 
 from seg_ros.classify import resize_class_map
 from seg_ros.cli.entry import run_cli
-from seg_ros.cli.evaluate import read_label
 from seg_ros.demo import add_model_path, choose_network, demo_parser
 from seg_ros.errors import MediaError
 from seg_ros.evaluation import Scores, confusion_matrix, scores_from_confusion
 from seg_ros.image_conversion import image_msg_to_rgb
-from seg_ros.media import natural_key, read_image, write_image
+from seg_ros.media import natural_key, read_image, read_label, write_image
 from seg_ros.model import ModelSpec
 from seg_ros.paths import package_file
 from seg_ros.ros.harness import (
