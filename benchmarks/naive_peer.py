@@ -37,9 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     from rclpy.time import Time
     from sensor_msgs.msg import Image
 
-    from seg_ros.image_conversion import fill_image_msg, image_msg_to_rgb
+    from seg_ros.image_conversion import image_msg_to_rgb
     from seg_ros.msg import SegmentationInfo
     from seg_ros.registry import resolve_model
+    from seg_ros.ros.messages import image_msg
 
     spec = resolve_model(args.model)
     session = ort.InferenceSession(str(spec.onnx_path), providers=["CPUExecutionProvider"])
@@ -59,11 +60,6 @@ def main(argv: list[str] | None = None) -> int:
             for name in outputs}
     frames = [0]
 
-    def image(header, pixels: np.ndarray, encoding: str) -> Image:
-        msg = Image(header=header)
-        fill_image_msg(msg, pixels, encoding)
-        return msg
-
     def on_image(msg: Image) -> None:
         t0 = time.perf_counter()
         rgb = image_msg_to_rgb(msg)
@@ -78,13 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         class_map = np.argmax(logits, axis=0).astype(np.uint8)
         t3 = time.perf_counter()
         if "class_mask" in pubs:
-            pubs["class_mask"].publish(image(msg.header, class_map, "mono8"))
+            pubs["class_mask"].publish(image_msg(msg.header, class_map, "mono8"))
         if "color_mask" in pubs:
             color = cv2.resize(colors[class_map], (in_w, in_h), interpolation=cv2.INTER_NEAREST)
-            pubs["color_mask"].publish(image(msg.header, color, "rgb8"))
+            pubs["color_mask"].publish(image_msg(msg.header, color, "rgb8"))
         if "overlay" in pubs:
             color = cv2.resize(colors[class_map], (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
-            pubs["overlay"].publish(image(msg.header, cv2.addWeighted(rgb, 1.0 - alpha, color, alpha, 0.0), "rgb8"))
+            pubs["overlay"].publish(image_msg(msg.header, cv2.addWeighted(rgb, 1.0 - alpha, color, alpha, 0.0), "rgb8"))
         t4 = time.perf_counter()
         frames[0] += 1
         if "info" in pubs:

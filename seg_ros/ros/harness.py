@@ -153,7 +153,7 @@ class NodeProcess:
         cwd: the child's working directory.
         command: run this instead of ``segnet_node`` (``params``, ``node_name`` and ``remappings`` are then unused).
 
-    Raises OSError when the program cannot be started. Use as a context manager, or call ``stop``.
+    Raises OSError when the program cannot be started. Call ``stop`` when done (``node_session`` does).
     """
 
     def __init__(self, domain: int, params: Mapping[str, object], log_path: Path, *, node_name: str | None = None,
@@ -172,12 +172,6 @@ class NodeProcess:
             self._log.close()
             raise
 
-    def __enter__(self) -> NodeProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def alive(self) -> bool:
         """True while the child has not exited."""
         return self.proc.poll() is None
@@ -187,10 +181,6 @@ class NodeProcess:
         if not self._log.closed:
             self._log.flush()
         return self.log_path.read_text(errors="replace")
-
-    def wait(self, timeout: float) -> int:
-        """Wait for the child to exit; its exit code. Raises subprocess.TimeoutExpired after ``timeout`` s."""
-        return self.proc.wait(timeout)
 
     def interrupt(self, timeout: float = 15.0) -> int:
         """SIGINT (what Ctrl-C sends) and wait; the exit code. Raises subprocess.TimeoutExpired; never kills."""
@@ -204,10 +194,8 @@ class NodeProcess:
         The code is also kept in ``exit_code``. Safe to call again: a child that already exited is only reaped.
         """
         try:
-            if self.alive():
-                self.proc.send_signal(signal.SIGINT)
             try:
-                self.exit_code = self.proc.wait(timeout)
+                self.exit_code = self.interrupt(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.exit_code = self.proc.wait(kill_timeout)
@@ -410,15 +398,12 @@ def grid_params(class_names: Iterable[str]) -> dict[str, object]:
 
 
 def image_message(rgb: np.ndarray, frame_id: str = FRAME_ID, encoding: str = "rgb8") -> Any:
-    """A ``sensor_msgs/Image`` of an (H, W, 3) uint8 RGB array (``image_conversion.fill_image_msg``)."""
-    from sensor_msgs.msg import Image
+    """A ``sensor_msgs/Image`` of an (H, W, 3) uint8 RGB array (``messages.image_msg``), header stamp unset."""
+    from std_msgs.msg import Header
 
-    from seg_ros.image_conversion import fill_image_msg
+    from seg_ros.ros.messages import image_msg
 
-    msg = Image()
-    fill_image_msg(msg, rgb, encoding)
-    msg.header.frame_id = frame_id
-    return msg
+    return image_msg(Header(frame_id=frame_id), rgb, encoding)
 
 
 def compressed_message(rgb: np.ndarray, fmt: str = "png", frame_id: str = FRAME_ID) -> Any:
