@@ -182,6 +182,10 @@ class NodeProcess:
             self._log.flush()
         return self.log_path.read_text(errors="replace")
 
+    def wait(self, timeout: float) -> int:
+        """Wait for the child to exit; its exit code. Raises subprocess.TimeoutExpired after ``timeout`` s."""
+        return self.proc.wait(timeout)
+
     def interrupt(self, timeout: float = 15.0) -> int:
         """SIGINT (what Ctrl-C sends) and wait; the exit code. Raises subprocess.TimeoutExpired; never kills."""
         if self.alive():
