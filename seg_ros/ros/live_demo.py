@@ -72,6 +72,7 @@ CAMVID_MOUNTING: dict[str, object] = {"use_tf": False, "camera_height": 1.3, "ca
 # Road following: road free, pavement low cost, sky and void unknown, every other class lethal.
 CAMVID_ROAD_COSTS = ("road:0", "pavement:20", "sky:-1", "void:-1")
 SHEET_OUTPUTS = ("overlay", "color_mask", "traversable_grid", "trail_heading")
+SCORED_OUTPUTS = (*SHEET_OUTPUTS, "class_mask")  # what the run's summary reads per frame
 GRID_STATUS_KEYS = ("grid", "grids published", "grid median (ms)", "projection table builds", "camera pose source")
 
 
@@ -351,9 +352,9 @@ def sheet_indices(count: int, rows: int = SHEET_ROWS) -> list[int]:
     return sorted({round(i * (count - 1) / (rows - 1)) for i in range(rows)})
 
 
-def sheet_rows(live: LiveRun, images: list[np.ndarray], names: list[str]) -> list[list[np.ndarray]]:
-    """Contact-sheet rows: sample frames with the newest outputs of their frames (from the last pass with them)."""
-    newest = newest_outputs(live, SHEET_OUTPUTS)
+def sheet_rows(newest: dict[tuple[str, int], Any], images: list[np.ndarray],
+               names: list[str]) -> list[list[np.ndarray]]:
+    """Contact-sheet rows: sample frames with the newest outputs of their frames (``newest_outputs``)."""
     has_grid = any(output == "traversable_grid" for output, _ in newest)
     rows = []
     for index in sheet_indices(len(images)):
@@ -440,12 +441,13 @@ def run(shared: Path, output: Path, network: str, rate: float, loops: int, threa
     live = replay_into_node(domain, params, frames, scene.rate_hz, scene.loops, output / "node.log", skip)
     recorded = write_bag(bag_path, live.collector, store)
     sheet_path = output / "live_contact_sheet.png"
-    write_image(sheet_path, contact_sheet(sheet_rows(live, images, [p.name for p in scene.images])))
+    newest = newest_outputs(live, SCORED_OUTPUTS)
+    write_image(sheet_path, contact_sheet(sheet_rows(newest, images, [p.name for p in scene.images])))
     summary, timer, latencies = summarize(live, spec.name, model, scene.rate_hz, scene.loops, recorded, bag_path,
                                           sheet_path)
     accuracy = None
     if scene.labels is not None:
-        masks = {index: class_mask_of(msg) for (_, index), msg in newest_outputs(live, ("class_mask",)).items()}
+        masks = {index: class_mask_of(msg) for (output, index), msg in newest.items() if output == "class_mask"}
         segmenter = Segmenter(spec, threads=threads, ignore_class=scene.params.get("ignore_class") or None)
         accuracy = score_graph_masks(masks, images, [read_label(p) for p in scene.labels], segmenter)
         summary = dataclasses.replace(summary, scene=scene.name, accuracy={
@@ -470,7 +472,7 @@ def run(shared: Path, output: Path, network: str, rate: float, loops: int, threa
     print(f"live demo: traversability grid: {grid['grids published']} published, grid stage median "
           f"{grid['grid median (ms)']} ms, projection table builds {grid['projection table builds']}, "
           f"status {grid['grid']!r}; camera pose from {grid['camera pose source']}")
-    headings = [m for (_, _), m in newest_outputs(live, ("trail_heading",)).items() if m.confidence > 0]
+    headings = [m for (output, _), m in newest.items() if output == "trail_heading" and m.confidence > 0]
     print(f"live demo: trail heading ({scene.params.get('trail_class', 'trail')}) found on {len(headings)} of "
           f"{len(images)} frames")
     if accuracy is not None:
