@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -12,6 +13,11 @@ def cache_root() -> Path:
     """``$XDG_CACHE_HOME/seg_ros`` (default ``~/.cache/seg_ros``)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "seg_ros"
+
+
+def file_slug(text: str) -> str:
+    """A file-name-safe, lower-case rendering of a model or GPU name (``"model"`` when nothing is left)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text.strip()).strip("-.").lower() or "model"
 
 
 def file_sha256(path: Path) -> str:

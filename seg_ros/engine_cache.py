@@ -18,12 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 # atomic_write_bytes and file_sha256 are used here and re-exported for the TensorRT backend
-from seg_ros.cache import atomic_write_bytes, cache_root, file_sha256  # noqa: F401
+from seg_ros.cache import atomic_write_bytes, cache_root, file_sha256, file_slug  # noqa: F401
 
 ENGINE_DIR_ENV = "SEG_ROS_ENGINE_DIR"
 PRECISIONS = ("fp16", "fp32", "int8")
@@ -63,15 +62,10 @@ def default_cache_dir() -> Path:
     return cache_root() / "engines"
 
 
-def _slug(text: str) -> str:
-    """A file-name-safe rendering of a model or GPU name."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text.strip()).strip("-.").lower() or "model"
-
-
 def engine_path(cache_dir: Path, model_name: str, key: EngineKey) -> Path:
     """The engine slot of one model, input size and precision; other key facts live in the sidecar."""
     _, _, height, width = key.input_shape
-    return Path(cache_dir) / f"{_slug(model_name)}-{width}x{height}-{key.precision}.engine"
+    return Path(cache_dir) / f"{file_slug(model_name)}-{width}x{height}-{key.precision}.engine"
 
 
 def sidecar_path(engine: Path) -> Path:
@@ -80,13 +74,13 @@ def sidecar_path(engine: Path) -> Path:
 
 def timing_cache_path(cache_dir: Path, key: EngineKey) -> Path:
     """Timing caches are only valid for one TensorRT version on one GPU model."""
-    return Path(cache_dir) / (f"timing-trt{_slug(key.tensorrt_version)}-{_slug(key.gpu_name)}"
+    return Path(cache_dir) / (f"timing-trt{file_slug(key.tensorrt_version)}-{file_slug(key.gpu_name)}"
                               f"-sm{key.compute_capability.replace('.', '')}.cache")
 
 
 def calibration_cache_path(cache_dir: Path, model_name: str, key: EngineKey) -> Path:
     _, _, height, width = key.input_shape
-    return Path(cache_dir) / f"{_slug(model_name)}-{width}x{height}-{key.onnx_sha256[:12]}-{key.calibration}.calib"
+    return Path(cache_dir) / f"{file_slug(model_name)}-{width}x{height}-{key.onnx_sha256[:12]}-{key.calibration}.calib"
 
 
 def key_changes(recorded: dict, key: EngineKey) -> list[str]:

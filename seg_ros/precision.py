@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seg_ros.cache import atomic_write_bytes, cache_root, file_sha256
+from seg_ros.cache import atomic_write_bytes, cache_root, file_sha256, file_slug
 from seg_ros.errors import ConfigError, ModelError, PrecisionError, SegRosError
 from seg_ros.model import ModelSpec
 
@@ -130,14 +130,10 @@ def calibration_set_hash(images: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text.strip()).strip("-.").lower() or "model"
-
-
 def converted_path(cache_dir: Path, model_name: str, source_sha256: str, precision: str, calibration: str) -> Path:
     """Where the converted ONNX of one (source, recipe, precision, calibration set) lives."""
     tail = f"-{calibration}" if calibration else ""
-    return Path(cache_dir) / f"{_slug(model_name)}-{source_sha256[:12]}-{precision}-r{RECIPE_VERSION}{tail}.onnx"
+    return Path(cache_dir) / f"{file_slug(model_name)}-{source_sha256[:12]}-{precision}-r{RECIPE_VERSION}{tail}.onnx"
 
 
 def _sidecar(path: Path) -> Path:

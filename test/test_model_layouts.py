@@ -99,7 +99,7 @@ def test_argmax_class_ids_of_any_integer_type_with_or_without_channel_axis(tmp_p
     np.testing.assert_array_equal(seg.class_map, expected_thirds())
     assert seg.class_map.dtype == np.uint8 and segmenter.grid_size == (W, H)
     assert np.bincount(seg.class_map.ravel(), minlength=4).tolist() == [H * W // 3] * 3 + [0]
-    assert seg.logits is None and not seg.has_scores and not segmenter.has_scores
+    assert seg.logits is None and not segmenter.has_scores
     assert segmenter.layout.kind == "class_ids"
     notes = [r.getMessage() for r in caplog.records if "no class scores" in r.getMessage()]
     type_name = {None: "int64", TensorProto.INT32: "int32", TensorProto.UINT8: "uint8"}[cast]

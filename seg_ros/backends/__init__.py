@@ -52,8 +52,9 @@ def create_backend(spec: ModelSpec, backend: str = "auto", threads: int = 0, *, 
     if choice == "tensorrt":
         from seg_ros.backends.tensorrt_backend import DEFAULT_WORKSPACE_MB, TensorRTBackend
 
+        trt_precision = precision or "fp16"
         try:
-            trt_backend = TensorRTBackend(spec, precision=precision or "fp16",
+            trt_backend = TensorRTBackend(spec, precision=trt_precision,
                                           workspace_mb=workspace_mb or DEFAULT_WORKSPACE_MB,
                                           cache_dir=engine_cache_dir, calibration_dir=calibration_dir)
         except BackendError as exc:
@@ -61,7 +62,7 @@ def create_backend(spec: ModelSpec, backend: str = "auto", threads: int = 0, *, 
                 raise
             reason = f"auto: TensorRT failed to start ({exc})"
         else:
-            log.info("inference backend: tensorrt %s (%s)", precision or "fp16", reason)
+            log.info("inference backend: tensorrt %s (%s)", trt_precision, reason)
             return trt_backend
     from seg_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
     from seg_ros.precision import spec_at_precision
