@@ -233,8 +233,3 @@ def _single_channel(found: str, spec: ModelSpec) -> ModelError:
                       f"{spec.classes_source} lists {spec.num_classes}")
 
 
-def check_output_shape(spec: ModelSpec, shape: Sequence[int], source: str = "",
-                       dtype: np.dtype | type | str = np.float32) -> tuple[int, ...]:
-    """The output shape as a tuple of ints once :func:`output_layout` accepts it (ModelError otherwise)."""
-    output_layout(spec, shape, dtype, source)
-    return tuple(int(d) for d in shape)

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from seg_ros.backends.base import DYNAMIC_SIZE_HINT, check_blob_names, check_output_shape, input_shape_from_dims
+from seg_ros.backends.base import DYNAMIC_SIZE_HINT, check_blob_names, input_shape_from_dims, output_layout
 from seg_ros.engine_cache import (
     PRECISIONS,
     EngineKey,
@@ -443,7 +443,8 @@ class TensorRTBackend:
         self.input_shape = expected
         # Layout hook (seg_ros.backends.base.output_layout): the Segmenter reads the dtypes to feed and decode.
         self.input_dtype, self.output_dtype = np.dtype(in_dtype), np.dtype(by_name[spec.output_blob][3])
-        self.output_shape = check_output_shape(spec, shapes[spec.output_blob], source, self.output_dtype)
+        self.output_shape = shapes[spec.output_blob]
+        self.output_layout = output_layout(spec, self.output_shape, self.output_dtype, source, input_shape=expected)
 
         self._host_in = cuda.pagelocked_empty(expected, in_dtype)
         self._host_out = cuda.pagelocked_empty(self.output_shape, by_name[spec.output_blob][3])
