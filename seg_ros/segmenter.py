@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -36,11 +37,6 @@ class Segmentation:
     network_ms: float = 0.0
     postprocess_ms: float = 0.0
 
-    @property
-    def has_scores(self) -> bool:
-        """Whether ``logits`` holds class scores (False: class-id model, class map only)."""
-        return self.logits is not None
-
 
 def resolve_ignore_class(spec: ModelSpec, ignore_class: str | int | None) -> int | None:
     """segNet's ignore class: a name (case-insensitive; absent names ignore nothing) or an id."""
@@ -63,13 +59,17 @@ class Segmenter:
     first or last, a foreground probability, or class ids); ``has_scores`` is False for class-id models, which
     is logged once here (grid sampling and confidence then use the class map). The input tensor has the
     dtype the backend declares (``input_dtype``, float32 when it declares none). Raises ModelError for an
-    output layout that does not fit the class names.
+    output layout that does not fit the class names. ``backend`` is a backend or a backend name, created by
+    ``backends.create_backend`` with ``threads``, ``precision`` and ``calibration_dir`` (the converted ONNX of
+    ``seg_ros.precision``).
     """
 
     def __init__(self, spec: ModelSpec, backend: str | Backend = "auto", threads: int = 0,
-                 ignore_class: str | int | None = "void", timer: StageTimer | None = None) -> None:
+                 ignore_class: str | int | None = "void", timer: StageTimer | None = None, *,
+                 precision: str | None = None, calibration_dir: Path | None = None) -> None:
         self.spec = spec
-        self.backend = create_backend(spec, backend, threads) if isinstance(backend, str) else backend
+        self.backend = (create_backend(spec, backend, threads, precision=precision, calibration_dir=calibration_dir)
+                        if isinstance(backend, str) else backend)
         _, _, height, width = self.backend.input_shape
         self.input_size = (width, height)
         dtype = np.dtype(getattr(self.backend, "input_dtype", np.float32))

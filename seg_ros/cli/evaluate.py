@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seg_ros.backends import BACKENDS, create_backend
+from seg_ros.backends import BACKENDS
 from seg_ros.classify import resize_class_map
 from seg_ros.cli.entry import run_cli
 from seg_ros.defaults import DEFAULT_BACKEND, DEFAULT_THREADS
@@ -243,9 +243,8 @@ def _run(args: argparse.Namespace) -> int:
     for path in (args.json, args.plot):
         _ready_output(path)
     spec = resolve_model(args.network, download=True)
-    backend = create_backend(spec, args.backend, args.threads, precision=args.precision,
-                             calibration_dir=args.calibration)
-    segmenter = Segmenter(spec, backend=backend, ignore_class=args.ignore_class)
+    segmenter = Segmenter(spec, args.backend, args.threads, ignore_class=args.ignore_class,
+                          precision=args.precision, calibration_dir=args.calibration)
     if args.ignore_index is not None:
         ignore_index = args.ignore_index
     else:

@@ -20,7 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from seg_ros import defaults, render
-from seg_ros.backends import BACKENDS, create_backend
+from seg_ros.backends import BACKENDS
 from seg_ros.cli.entry import run_cli
 from seg_ros.errors import MediaError, ModelError
 from seg_ros.media import (
@@ -114,9 +114,8 @@ def run(args: argparse.Namespace) -> int:
         if args.legend:
             _check_legend_path(Path(args.legend).expanduser(), source.paths)
         spec = load_spec(args).with_alpha(args.alpha).with_input_size(args.input_size)
-        backend = create_backend(spec, args.backend, args.threads, precision=args.precision,
-                                 calibration_dir=args.calibration)
-        segmenter = Segmenter(spec, backend=backend, ignore_class=args.ignore_class)
+        segmenter = Segmenter(spec, args.backend, args.threads, ignore_class=args.ignore_class,
+                              precision=args.precision, calibration_dir=args.calibration)
         if args.legend:
             write_image(Path(args.legend).expanduser(), render.render_legend(spec.class_names, spec.colors))
         done, failures = _process(args, source, sink, segmenter)
