@@ -60,7 +60,7 @@ class SegNetManagedNode(SegNetPipeline, LifecycleNode):
             self._open_outputs()
         except (SegRosError, ParameterException) as exc:
             self.get_logger().error(f"cannot configure: {exc}")
-            self._tear_down()
+            self.close()
             return TransitionCallbackReturn.FAILURE
         return TransitionCallbackReturn.SUCCESS
 
@@ -84,23 +84,18 @@ class SegNetManagedNode(SegNetPipeline, LifecycleNode):
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
         """Destroy the publishers and release the backend."""
-        self._tear_down()
+        self.close()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
         """From any state: stop and release whatever is up."""
-        self._tear_down()
+        self.close()
         return TransitionCallbackReturn.SUCCESS
 
     def on_error(self, state: State) -> TransitionCallbackReturn:
         """After a failing transition: release everything and go back to *unconfigured*."""
-        self._tear_down()
+        self.close()
         return TransitionCallbackReturn.SUCCESS
-
-    def _tear_down(self) -> None:
-        self._stop_input()
-        self._close_outputs()
-        self._release_model()
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the input, destroy the outputs and release the backend, whatever the state. Idempotent."""

@@ -51,7 +51,6 @@ from std_msgs.msg import Header
 from std_srvs.srv import SetBool
 
 from seg_ros import render
-from seg_ros.backends import create_backend
 from seg_ros.classify import confidence_from_logits, resize_class_map
 from seg_ros.errors import (
     EXIT_USER_ERROR,
@@ -113,9 +112,9 @@ class FrameResult:
     header: Header
     image_rgb: np.ndarray
     segmentation: Segmentation
-    timings: dict[str, float]  # ms of this frame's stages (preprocess, network, postprocess, render)
     latency_ms: float  # input stamp -> class map ready
     settings: RenderSettings
+    render_ms: float = 0.0  # wall ms spent rendering this frame so far (~/info of the next frame reports it)
     cache: dict[str, Any] = field(default_factory=dict)  # shared intermediate results (resized maps, colours)
 
 
@@ -158,15 +157,14 @@ class SegNetPipeline:
         self.spec: Any = None
         self.ground: GroundProjector | None = None
         self.outputs: list[FrameOutput] = []
-        self.subscription: Any = None
         self.label_info_pub: Publisher | None = None
         self._vision_msgs: Any = None
         self._diag_timer: Any = None
-        self._input: LatestFrame[Any] = LatestFrame()
+        self._reader: LatestReader | None = None  # the image input while it is active
         self._results: LatestFrame[FrameResult] = LatestFrame()
         self._workers: list[threading.Thread] = []
         self._backend_closed = True
-        self._slot_counts = (0, 0)  # (received, dropped) of input slots already closed (paused / deactivated)
+        self._slot_counts = (0, 0)  # (received, dropped) of image readers already closed (paused / deactivated)
         self._inactive_message = "input paused"  # diagnostics message while the input is stopped
         self.switches: dict[str, int] = {}  # enable / disable (activate / deactivate) counts, in /diagnostics
         self.frames_processed = 0
@@ -188,9 +186,9 @@ class SegNetPipeline:
         spec = resolve_model(self.settings.model,
                              download=self.settings.download_missing and not self.settings.model_is_path,
                              input_size=self.settings.input_size)
-        backend = create_backend(spec, self.settings.backend, self.settings.threads,
-                                 precision=self.settings.precision, calibration_dir=self.settings.calibration_dir)
-        self.segmenter = Segmenter(spec, backend, ignore_class=self.settings.ignore_class)
+        self.segmenter = Segmenter(spec, self.settings.backend, self.settings.threads,
+                                   ignore_class=self.settings.ignore_class, precision=self.settings.precision,
+                                   calibration_dir=self.settings.calibration_dir)
         self.spec = spec
         self._backend_closed = False
         self._colors_cache = None
@@ -240,7 +238,7 @@ class SegNetPipeline:
     @property
     def input_active(self) -> bool:
         """True while the image subscription exists (frames are taken and segmented)."""
-        return self.subscription is not None
+        return self._reader is not None
 
     def _start_input(self) -> None:
         """Subscribe to the images and start the workers; frames arriving before they run wait in the slot.
@@ -248,7 +246,7 @@ class SegNetPipeline:
         Raises ConfigError for a bad ``qos_overrides.*`` value and RuntimeFailure when a worker of the previous
         run is still busy.
         """
-        if self.subscription is not None:
+        if self._reader is not None:
             return
         if not self._join_workers(5.0):
             raise RuntimeFailure("a worker of the previous run is still busy; try again")
@@ -266,32 +264,31 @@ class SegNetPipeline:
             resolved = self.resolve_topic_name(topic)
             raise ConfigError(f"invalid QoS override for {resolved} (parameters qos_overrides.{resolved}."
                               f"subscription.*): {exc}") from exc
-        self._input, self.subscription = frames, frames.subscription
+        self._reader = frames
         results = self._results
         self._workers = [
             threading.Thread(target=self._segment_loop, args=(frames, results), name="segnet-segment", daemon=True),
             threading.Thread(target=self._output_loop, args=(results,), name="segnet-output", daemon=True)]
         for worker in self._workers:
             worker.start()
-        self.get_logger().info(f"subscribed to {self.subscription.topic_name}")
+        self.get_logger().info(f"subscribed to {frames.subscription.topic_name}")
 
     def _stop_input(self, timeout: float = 5.0) -> bool:
         """Unsubscribe and stop the workers (they finish the frame in hand); True when none is left running.
 
-        The counters carry on: fresh input slots are made for the next ``_start_input``.
+        The counters carry on: a fresh result slot is made for the next ``_start_input``.
         """
-        reader = self._input
-        if not reader.closed:
-            reader.close()
-            self._results.close()
-        stopped = self._join_workers(timeout)  # before the subscription goes: the worker may be taking from it
-        if self.subscription is not None:
-            self.destroy_subscription(self.subscription)
-            self.subscription = None
-        if reader is self._input and reader.closed:
-            received, dropped = self._slot_counts
-            self._slot_counts = (received + reader.received, dropped + reader.dropped)
-            self._input, self._results = LatestFrame(), LatestFrame()
+        reader = self._reader
+        if reader is None:
+            return self._join_workers(timeout)
+        reader.close()
+        self._results.close()
+        stopped = self._join_workers(timeout)
+        reader.destroy()  # after the join: the worker may be taking from it
+        self._reader = None
+        received, dropped = self._slot_counts
+        self._slot_counts = (received + reader.received, dropped + reader.dropped)
+        self._results = LatestFrame()
         return stopped
 
     def _join_workers(self, timeout: float) -> bool:
@@ -396,11 +393,10 @@ class SegNetPipeline:
         """
         wall, cpu = self._clocks()
         ms, cpu_ms = (wall - start[0]) * 1000.0, (cpu - start[1]) * 1000.0
-        frame.timings["render"] = frame.timings.get("render", 0.0) + ms
-        frame.timings["render cpu"] = frame.timings.get("render cpu", 0.0) + cpu_ms
+        frame.render_ms += ms
         self.segmenter.timer.add("render", ms)
         self.segmenter.timer.add("render cpu", cpu_ms)
-        self._last_render_ms = frame.timings["render"]
+        self._last_render_ms = frame.render_ms
 
     def _class_mask(self, frame: FrameResult) -> np.ndarray:
         """The class map at ``mask_resolution``, resized once per frame for the raw and the PNG mask."""
@@ -464,7 +460,6 @@ class SegNetPipeline:
             frame.cache["heading"] = self.ground.heading(result)
         msg = messages.occupancy_grid_msg(result, frame.header.stamp, self.settings.grid.base_frame)
         ms = (time.perf_counter() - start) * 1000.0
-        frame.timings["grid"] = ms
         self.segmenter.timer.add("grid", ms)
         return msg
 
@@ -492,7 +487,10 @@ class SegNetPipeline:
         with self._stats_lock:
             processed, rejected = self.frames_processed, self.frames_rejected
         received, dropped = self._slot_counts
-        return FrameCounters(received + self._input.received, processed, dropped + self._input.dropped, rejected)
+        reader = self._reader
+        if reader is not None:
+            received, dropped = received + reader.received, dropped + reader.dropped
+        return FrameCounters(received, processed, dropped, rejected)
 
     def _warn(self, text: str, error: bool = False) -> None:
         """Log at most once per WARN_THROTTLE_S for each kind of problem (numbers do not make a new kind)."""
@@ -545,13 +543,11 @@ class SegNetPipeline:
                 self.frames_failed += 1
             self._warn(f"segmentation failed: {exc}", error=True)
             return True
-        timings = {"preprocess": segmentation.preprocess_ms, "network": segmentation.network_ms,
-                   "postprocess": segmentation.postprocess_ms}
         latency_ms = (self.get_clock().now() - Time.from_msg(header.stamp)).nanoseconds / 1e6
         with self._stats_lock:
             self.frames_processed += 1
             self._latencies.append(latency_ms)
-        frame = FrameResult(header, image_rgb, segmentation, timings, latency_ms, self.render_settings)
+        frame = FrameResult(header, image_rgb, segmentation, latency_ms, self.render_settings)
         if not self._publish(frame, immediate=True):
             return False
         results.put(frame)
@@ -650,9 +646,7 @@ class SegNetPipeline:
     def close(self, timeout: float = 5.0) -> None:
         """Stop the input and the workers (they finish the frame in hand), then release the backend. Idempotent."""
         self._stop_input(timeout)
-        if self._workers:  # still inferring: freeing under it would crash
-            self.get_logger().warning(f"a worker did not stop within {timeout:g} s; the backend is left to exit")
-        self._release_model()
+        self._release_model()  # warns and keeps the backend while a worker still infers
 
 
 class SegNetNode(SegNetPipeline, Node):
